@@ -1,0 +1,70 @@
+// Package backend defines the write-ahead log contract every Nautilus WAL
+// backend implements, the registry that selects one by name, and the shared
+// machinery that wraps every driver once.
+//
+// The broker, walbench and the operator tools use only this package: they call
+// Open with a Config naming a registered backend. A backend package registers
+// a Driver from init (import it, or backend/all, for its side effect):
+//
+//	import _ "github.com/nautilus-go/nautilus/backend/all"
+//
+//	w, err := backend.Open(ctx, backend.Config{Backend: "jsonl", Dir: dir})
+//	last, err := w.Append(ctx, record)
+//
+// # Promises
+//
+// Every WAL returned by Open keeps the rules of DESIGN.md: indexes start at 1,
+// are dense and never reused; with SyncAlways an acknowledged Append survives
+// kill -9 and power loss; every record is checksummed (CRC32C) with its index;
+// a torn tail is repaired and anything else is ErrCorrupt; after a write or
+// fsync error the WAL is fail-stop; one writer per directory; all methods are
+// safe for concurrent use.
+//
+// # Shared machinery
+//
+// Open wraps the driver's WAL so that each driver holds only what is
+// particular to its storage:
+//   - an exclusive lock on Dir/wal.lock (a second Open fails fast with ErrLocked);
+//   - Dir is created if missing and its parent fsync'd;
+//   - group commit: concurrent Appends are coalesced into one driver Append and
+//     so share one fsync; a lone writer waits for nothing;
+//   - fail-stop: the first error from a driver's Append, Sync or TruncateFront
+//     is returned by every later write until the WAL is closed and reopened;
+//   - a ctx already done is refused before anything changes;
+//   - index arguments are checked against the bounds, so a driver sees only
+//     valid ones; Close is idempotent and later calls get ErrClosed.
+//
+// For drivers, the envelope (AppendEnvelope, DecodeEnvelope), Checksum,
+// Params and package vfs are the shared building blocks.
+//
+// # Writing a driver
+//
+// A driver's WAL is called by the wrapper one write at a time (Append, Sync,
+// TruncateFront never overlap); Replay and Bounds may run concurrently with
+// writes and with each other. Its Append must return old last + len(data),
+// copy what it keeps, and be durable on return under SyncAlways. Its Close
+// must make appended records durable. It must report damage as *CorruptError
+// and never return wrong bytes. It must ignore LockFileName in Dir.
+//
+// # Params
+//
+// Shared params, read by Open before the driver sees the rest:
+//
+//	group_commit_max_delay  how long a group-commit leader waits for more
+//	                        writers before its fsync (default 0)
+//
+// An unknown key, shared or the driver's, is an error naming it.
+//
+// # Errors
+//
+// ErrClosed, ErrCorrupt (with *CorruptError naming file, offset, key, index),
+// ErrOutOfRange and ErrLocked are the only sentinels; test with errors.Is.
+// Upstream errors are wrapped, so errors.As still reaches them; an I/O error
+// such as ENOSPC satisfies errors.Is(err, syscall.ENOSPC).
+//
+// # Crash safety
+//
+// The framework's own files (the lock, marker files written with
+// vfs.WriteFileAtomic) are fsync'd along with their directory. What a
+// backend's data files promise is stated in its package documentation.
+package backend

@@ -1,0 +1,127 @@
+package backend
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Params reads a driver's Config.Params, remembering which keys were read so
+// that Err can reject the rest by name. Use it as
+//
+//	p := backend.NewParams(cfg)
+//	size := p.Int64("segment_bytes", 64<<20)
+//	if err := p.Err(); err != nil { return nil, err }
+type Params struct {
+	backend string
+	values  map[string]string
+	used    map[string]bool
+	err     error
+}
+
+// NewParams returns a reader over cfg.Params.
+func NewParams(cfg Config) *Params {
+	return &Params{backend: cfg.Backend, values: cfg.Params, used: map[string]bool{}}
+}
+
+func (p *Params) lookup(key string) (string, bool) {
+	p.used[key] = true
+	v, ok := p.values[key]
+	return v, ok
+}
+
+func (p *Params) fail(key, value, want string) {
+	if p.err == nil {
+		p.err = fmt.Errorf("backend %s: param %s=%q: want %s", p.backend, key, value, want)
+	}
+}
+
+// String returns the value of key, or def when it is absent.
+func (p *Params) String(key, def string) string {
+	if v, ok := p.lookup(key); ok {
+		return v
+	}
+	return def
+}
+
+// Int64 returns key as an integer ≥ 0; "64MiB" style suffixes KiB, MiB, GiB are accepted.
+func (p *Params) Int64(key string, def int64) int64 {
+	v, ok := p.lookup(key)
+	if !ok {
+		return def
+	}
+	n, err := ParseSize(v)
+	if err != nil {
+		p.fail(key, v, "a size such as 4096 or 64MiB")
+		return def
+	}
+	return n
+}
+
+// Bool returns key as a boolean.
+func (p *Params) Bool(key string, def bool) bool {
+	v, ok := p.lookup(key)
+	if !ok {
+		return def
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		p.fail(key, v, "true or false")
+		return def
+	}
+	return b
+}
+
+// Duration returns key as a time.Duration such as "2ms".
+func (p *Params) Duration(key string, def time.Duration) time.Duration {
+	v, ok := p.lookup(key)
+	if !ok {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		p.fail(key, v, "a duration such as 500us or 1s")
+		return def
+	}
+	return d
+}
+
+// Err returns the first malformed value, or an error naming every key that
+// was never read (an unknown key), or nil.
+func (p *Params) Err() error {
+	if p.err != nil {
+		return p.err
+	}
+	var unknown []string
+	for k := range p.values {
+		if !p.used[k] {
+			unknown = append(unknown, k)
+		}
+	}
+	if len(unknown) == 0 {
+		return nil
+	}
+	sort.Strings(unknown)
+	return fmt.Errorf("backend %s: unknown param %s", p.backend, strings.Join(unknown, ", "))
+}
+
+// ParseSize parses a byte count with an optional KiB, MiB or GiB suffix.
+func ParseSize(s string) (int64, error) {
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"B", 1}} {
+		if strings.HasSuffix(s, u.suffix) {
+			s, mult = strings.TrimSuffix(s, u.suffix), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("bad size %q", s)
+	}
+	return n * mult, nil
+}

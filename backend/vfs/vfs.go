@@ -1,0 +1,165 @@
+// Package vfs is the file layer under the framework's own I/O: the directory
+// lock, marker files and FS-aware backends such as jsonl. Production code uses
+// Default, the operating system; tests swap in a layer that injects faults or
+// keeps only what was fsync'd, to simulate power loss.
+package vfs
+
+import (
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"syscall"
+)
+
+// File is an open file. It is the subset of *os.File the framework uses.
+type File interface {
+	io.Reader
+	io.ReaderAt
+	io.Writer
+	io.Seeker
+	io.Closer
+	Name() string
+	Stat() (os.FileInfo, error)
+	// Sync makes the file's contents durable (fdatasync where available).
+	Sync() error
+	Truncate(size int64) error
+}
+
+// FS is a file system. Names are paths as the os package takes them.
+type FS interface {
+	OpenFile(name string, flag int, perm os.FileMode) (File, error)
+	Remove(name string) error
+	Rename(oldname, newname string) error
+	MkdirAll(name string, perm os.FileMode) error
+	Stat(name string) (os.FileInfo, error)
+	// ReadDir returns the names in directory name, sorted.
+	ReadDir(name string) ([]string, error)
+	// SyncDir makes the directory's entries (creations, renames, removals) durable.
+	SyncDir(name string) error
+	// Lock takes an exclusive, non-blocking lock on the file name, creating it.
+	// A held lock is reported as an error wrapping ErrWouldBlock.
+	Lock(name string) (io.Closer, error)
+}
+
+// ErrWouldBlock is wrapped by Lock when another holder has the lock.
+var ErrWouldBlock = syscall.EWOULDBLOCK
+
+// Default is the operating system's file system.
+var Default FS = osFS{}
+
+// Create creates or truncates name for writing.
+func Create(fs FS, name string) (File, error) {
+	return fs.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+}
+
+// Open opens name read-only.
+func Open(fs FS, name string) (File, error) {
+	return fs.OpenFile(name, os.O_RDONLY, 0)
+}
+
+// ReadFile reads the whole of name.
+func ReadFile(fs FS, name string) ([]byte, error) {
+	f, err := Open(fs, name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(f)
+}
+
+// WriteFileAtomic replaces name with data so that a crash leaves either the old
+// or the new contents: write a temporary file, fsync it, rename it over name,
+// fsync the directory.
+func WriteFileAtomic(fs FS, name string, data []byte) error {
+	tmp := name + ".tmp"
+	f, err := Create(fs, tmp)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := fs.Rename(tmp, name); err != nil {
+		return err
+	}
+	return fs.SyncDir(filepath.Dir(name))
+}
+
+// MkdirAllSynced creates dir and any missing parents, fsyncing each parent
+// whose entries changed, so the new directory survives a power loss.
+func MkdirAllSynced(fs FS, dir string) error {
+	dir = filepath.Clean(dir)
+	if _, err := fs.Stat(dir); err == nil {
+		return nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	parent := filepath.Dir(dir)
+	if parent != dir {
+		if err := MkdirAllSynced(fs, parent); err != nil {
+			return err
+		}
+	}
+	if err := fs.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	return fs.SyncDir(parent)
+}
+
+type osFS struct{}
+
+func (osFS) OpenFile(name string, flag int, perm os.FileMode) (File, error) {
+	f, err := os.OpenFile(name, flag, perm)
+	if err != nil {
+		return nil, err
+	}
+	return osFile{f}, nil
+}
+
+func (osFS) Remove(name string) error                     { return os.Remove(name) }
+func (osFS) Rename(oldname, newname string) error         { return os.Rename(oldname, newname) }
+func (osFS) MkdirAll(name string, perm os.FileMode) error { return os.MkdirAll(name, perm) }
+func (osFS) Stat(name string) (os.FileInfo, error)        { return os.Stat(name) }
+
+func (osFS) ReadDir(name string) ([]string, error) {
+	entries, err := os.ReadDir(name)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, len(entries))
+	for i, e := range entries {
+		names[i] = e.Name()
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+func (osFS) SyncDir(name string) error {
+	d, err := os.Open(name)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func (osFS) Lock(name string) (io.Closer, error) { return lockFile(name) }
+
+// osFile uses fdatasync for Sync: a WAL needs the data and the size, not the
+// modification time, and fdatasync covers both.
+type osFile struct{ *os.File }
+
+func (f osFile) Sync() error { return fdatasync(f.File) }
