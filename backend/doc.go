@@ -52,6 +52,8 @@
 //
 //	group_commit_max_delay  how long a group-commit leader waits for more
 //	                        writers before its fsync (default 0)
+//	slow_fsync_threshold    a durable Append or Sync slower than this logs a
+//	                        warning (default 1s; 0 turns it off)
 //
 // An unknown key, shared or the driver's, is an error naming it.
 //

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"path/filepath"
 	"sync"
 	"time"
@@ -22,7 +23,13 @@ const (
 	// ParamGroupCommitMaxDelay lets a group-commit leader wait up to this long
 	// for more Appends to join its fsync (default 0: a lone writer never waits).
 	ParamGroupCommitMaxDelay = "group_commit_max_delay"
+	// ParamSlowSyncThreshold: a durable Append or Sync slower than this logs a
+	// warning (default 1s), since a slow disk is the first thing to suspect
+	// when request latency rises.
+	ParamSlowSyncThreshold = "slow_fsync_threshold"
 )
+
+var sharedParams = map[string]bool{ParamGroupCommitMaxDelay: true, ParamSlowSyncThreshold: true}
 
 // OpenDriver opens a WAL with d, bypassing the registry, and wraps it in the
 // shared machinery exactly as Open does. Tests use it to open a driver built
@@ -39,6 +46,7 @@ func OpenDriver(ctx context.Context, d Driver, cfg Config) (WAL, error) {
 	}
 	shared, driverCfg := splitParams(cfg)
 	maxDelay := shared.Duration(ParamGroupCommitMaxDelay, 0)
+	slowSync := shared.Duration(ParamSlowSyncThreshold, time.Second)
 	if err := shared.Err(); err != nil {
 		return nil, err
 	}
@@ -71,7 +79,8 @@ func OpenDriver(ctx context.Context, d Driver, cfg Config) (WAL, error) {
 		lock.Close()
 		return nil, err
 	}
-	w := &wal{inner: inner, lock: lock, obs: cfg.Observe(), first: first, last: last, maxDelay: maxDelay}
+	w := &wal{inner: inner, lock: lock, obs: cfg.Observe(), log: cfg.Log(), dir: cfg.Dir,
+		first: first, last: last, maxDelay: maxDelay, slowSync: slowSync, syncAlways: cfg.Sync == SyncAlways}
 	return w, nil
 }
 
@@ -80,7 +89,7 @@ func splitParams(cfg Config) (*Params, Config) {
 	sharedValues := map[string]string{}
 	driverValues := map[string]string{}
 	for k, v := range cfg.Params {
-		if k == ParamGroupCommitMaxDelay {
+		if sharedParams[k] {
 			sharedValues[k] = v
 		} else {
 			driverValues[k] = v
@@ -104,8 +113,12 @@ func splitParams(cfg Config) (*Params, Config) {
 type wal struct {
 	inner    WAL
 	lock     io.Closer
-	obs      Observer
-	maxDelay time.Duration
+	obs        Observer
+	log        *slog.Logger
+	dir        string
+	maxDelay   time.Duration
+	slowSync   time.Duration
+	syncAlways bool
 
 	life   sync.RWMutex // read-held by every call, write-held by Close
 	closed bool
@@ -265,7 +278,11 @@ func (w *wal) commit(batch []*appendRequest) {
 	}
 	w.writeMu.Unlock()
 	if err == nil {
-		w.obs.Committed(len(records), size, len(batch), time.Since(start))
+		d := time.Since(start)
+		w.obs.Committed(len(records), size, len(batch), d)
+		if w.syncAlways {
+			w.warnIfSlow("append", d)
+		}
 	}
 
 	// Answer from the back: each request's last index is the batch's last
@@ -357,8 +374,16 @@ func (w *wal) Sync(ctx context.Context) error {
 		w.fail(err)
 		return err
 	}
-	w.obs.Synced(time.Since(start))
+	d := time.Since(start)
+	w.obs.Synced(d)
+	w.warnIfSlow("sync", d)
 	return nil
+}
+
+func (w *wal) warnIfSlow(op string, d time.Duration) {
+	if w.slowSync > 0 && d >= w.slowSync {
+		w.log.Warn("wal: slow fsync", "op", op, "dir", w.dir, "duration", d, "threshold", w.slowSync)
+	}
 }
 
 func (w *wal) Close() error {
