@@ -111,8 +111,8 @@ func splitParams(cfg Config) (*Params, Config) {
 // The driver sees Append, Sync and TruncateFront one at a time; Replay and
 // Bounds may run concurrently with them and with each other.
 type wal struct {
-	inner    WAL
-	lock     io.Closer
+	inner      WAL
+	lock       io.Closer
 	obs        Observer
 	log        *slog.Logger
 	dir        string
