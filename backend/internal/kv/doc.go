@@ -1,0 +1,29 @@
+// Package kv holds what the key-value backends (pebble and bbolt) share: the
+// key layout, the first-index marker, envelope decoding with the store's
+// context, and the guard that turns a library panic into an error.
+//
+// A log in a key-value store is a set of record keys, RecordPrefix followed
+// by the big-endian index (so keys sort by index), each holding the record in
+// the shared envelope (backend.AppendEnvelope), plus one marker key,
+// FirstKey, holding the first index once the front has been truncated. The
+// marker is written in the same atomic write as the deletion it describes, so
+// the store always holds either the records [1, last] with no marker, or the
+// records [first, last] with the marker first. After everything is truncated
+// the marker alone says where the log goes on: the next index is first.
+//
+// # Errors
+//
+// Every check that fails returns a *backend.CorruptError naming the database
+// file, the key (in hex) and the index; Offset is -1 since the stores have no
+// offsets to give. A panic inside the library is returned as an error too:
+// a *backend.CorruptError while reading, a plain error while writing.
+//
+// # Crash safety
+//
+// The package does no I/O; the adapters commit the keys it builds atomically.
+//
+// # Limitations
+//
+// The layout leaves the byte 'm' for meta keys and 'r' for records; a store
+// shared with other data must keep those prefixes to itself.
+package kv
