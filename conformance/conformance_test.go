@@ -1,0 +1,25 @@
+package conformance_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/nautilus-go/nautilus/backend"
+	_ "github.com/nautilus-go/nautilus/backend/memory"
+	"github.com/nautilus-go/nautilus/conformance"
+)
+
+// TestMemory runs the suite against the memory backend through backend.Open,
+// so it checks the shared wrapper's behaviours with a driver that adds none.
+func TestMemory(t *testing.T) {
+	for _, mode := range []backend.SyncMode{backend.SyncAlways, backend.SyncNone} {
+		t.Run(mode.String(), func(t *testing.T) {
+			conformance.Run(t, conformance.Harness{
+				Open: func(ctx context.Context, dir string) (backend.WAL, error) {
+					return backend.Open(ctx, backend.Config{Backend: "memory", Dir: dir, Sync: mode})
+				},
+				Caps: conformance.Capabilities{NotPersistent: true, AppendNotDurable: mode == backend.SyncNone},
+			})
+		})
+	}
+}
