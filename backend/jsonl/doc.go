@@ -1,0 +1,99 @@
+// Package jsonl is the write-ahead log stored as segments of JSON lines, the
+// design's own format and the broker's default WAL. It registers itself as
+// "jsonl"; the broker, walbench and the operator tools open it through
+// backend.Open:
+//
+//	import _ "github.com/nautilus-go/nautilus/backend/jsonl"
+//
+//	w, err := backend.Open(ctx, backend.Config{Backend: "jsonl", Dir: dir})
+//
+// Every record is one line, readable with jq. A payload that is valid JSON
+// (and UTF-8, with no newline) is embedded verbatim under "d"; any other
+// payload is base64 under "b":
+//
+//	{"i":1,"c":"0ac3b4d1","d":{"op":"assert","session":"s1"}}
+//	{"i":2,"c":"ca163b61","b":"AAECAw=="}
+//
+// "i" is the index and "c" the CRC32C (backend.Checksum) of the index as 8
+// big-endian bytes followed by the exact payload bytes, so the payload read
+// back is byte for byte the one appended. The keys always come in this order,
+// which lets the reader decode a line without reflection. Zero bytes, index 0
+// and a line without its newline never decode as a record.
+//
+// AppendLine, DecodeLine and ScanSegment are the format's codec and checker,
+// for fuzz tests and for tools that verify or repair a log directory offline.
+//
+// # Files
+//
+// A directory holds:
+//
+//	00000000000000000001.jsonl   segments, named by their first index (SegmentName)
+//	first-index.json             the marker: the log's first index, once truncated
+//	<segment>.broken[.N]         a copy of a segment kept before a torn tail was cut
+//	wal.lock                     the shared layer's lock (backend.LockFileName)
+//
+// Any other file is refused at Open with an error naming it, so a directory
+// shared with another backend or a stray file that looks like a segment is
+// never silently ignored.
+//
+// Each Append encodes its whole batch into one buffer and writes it with one
+// write call to the last segment. A new segment is started when a batch would
+// take the current one past segment_bytes (a batch never spans segments, so a
+// segment may exceed segment_bytes by one batch). TruncateFront deletes whole
+// segments entirely below its argument and records the new first index in the
+// marker; records below it in the first remaining segment stay on disk but are
+// never replayed. Indexes are never reused: after the whole log is truncated
+// the marker still holds the next index, also across reopen.
+//
+// # Params
+//
+//	segment_bytes   size at which a new segment is started (default 64MiB;
+//	                suffixes KiB, MiB, GiB; at least 1)
+//
+// Any other key is an error naming it.
+//
+// # Errors
+//
+// Damage is a *backend.CorruptError (errors.Is(err, backend.ErrCorrupt))
+// naming the file, the byte offset and, when known, the index: a checksum
+// mismatch, a malformed line, an index gap or repeat within or between
+// segments, a missing first or middle segment, or a torn record anywhere but at
+// the end of the last segment. Replay checks every record again and reports
+// damage the same way; it never returns wrong bytes. An unexpected file in the
+// directory, or a malformed segment name such as x.jsonl, is an error naming
+// it. I/O errors are wrapped with the file and offset, so errors.Is still finds
+// their cause (syscall.ENOSPC, say).
+//
+// # Crash safety
+//
+// All I/O goes through Config.FS (package vfs), so fault-injecting and
+// power-loss-simulating file systems can sit underneath.
+//
+// With SyncAlways, Append writes the batch and fdatasyncs the segment before
+// it returns; a new segment's directory entry is fsync'd before the first
+// record in it is acknowledged. An acknowledged record survives kill -9 and
+// power loss. With SyncNone, Append only writes: records survive kill -9 (they
+// are in the page cache) but only those covered by a later Sync or Close, or
+// by starting a new segment (the segment left behind is fsync'd first),
+// survive a power loss.
+//
+// A fresh WAL needs no setup file: an empty directory is an empty log, and the
+// first Append creates segment 1 and fsyncs the directory, so a crash at any
+// point leaves either no segment or one that holds only what was written.
+//
+// TruncateFront first fsyncs pending appends, then replaces the marker
+// atomically (temporary file, fsync, rename, directory fsync), then deletes
+// segments and fsyncs the directory. A crash before the rename leaves the old
+// log; after it, the new first index holds and Open deletes the segments
+// left entirely below it.
+//
+// At Open every segment is scanned. A bad or short record at the end of the
+// last segment with no valid record after it is a torn write: the segment is
+// copied to <segment>.broken (fsync'd), cut to its last valid record and
+// fsync'd, the repair is logged (slog warning naming the file, offset and
+// dropped bytes) and reported to Config.Observer, and Open goes on. Anything
+// else is corruption and Open refuses, leaving every file as it was. A power
+// loss under SyncNone may leave a hole of lost pages before pages that did
+// reach the disk; that shows as a bad record followed by a valid one, which
+// Open refuses as corruption rather than guess.
+package jsonl

@@ -1,0 +1,156 @@
+package jsonl
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/nautilus-go/nautilus/backend"
+	"github.com/nautilus-go/nautilus/backend/vfs"
+)
+
+const (
+	// SegmentExt ends every segment file's name.
+	SegmentExt = ".jsonl"
+	// MarkerFileName holds the log's first index once TruncateFront has run.
+	MarkerFileName = "first-index.json"
+	// BrokenExt ends the copy of a segment kept before its torn tail is cut
+	// off: <segment>.broken, then <segment>.broken.2, ... for later repairs.
+	BrokenExt = ".broken"
+
+	segmentDigits = 20 // enough for any uint64
+)
+
+// SegmentName returns the file name of the segment whose first record has
+// index first: 20 zero-padded digits and SegmentExt, so names sort in index
+// order.
+func SegmentName(first uint64) string {
+	return fmt.Sprintf("%0*d%s", segmentDigits, first, SegmentExt)
+}
+
+// ParseSegmentName returns the first index a segment file name encodes. A
+// name that ends in SegmentExt but is not exactly SegmentName of an index ≥ 1
+// is an error naming it.
+func ParseSegmentName(name string) (uint64, error) {
+	digits, ok := strings.CutSuffix(name, SegmentExt)
+	if !ok {
+		return 0, fmt.Errorf("jsonl: %q is not a segment name (want %s)", name, SegmentName(1))
+	}
+	if len(digits) != segmentDigits || strings.Trim(digits, "0123456789") != "" {
+		return 0, fmt.Errorf("jsonl: segment name %q: want %d digits naming its first index, as %s",
+			name, segmentDigits, SegmentName(1))
+	}
+	first, err := strconv.ParseUint(digits, 10, 64)
+	if err != nil || first == 0 {
+		return 0, fmt.Errorf("jsonl: segment name %q: first index must be in [1, %d]", name, uint64(1<<64-1))
+	}
+	return first, nil
+}
+
+// dirListing is a WAL directory sorted into what the driver knows.
+type dirListing struct {
+	segments  []segment // sorted by first index; size not yet known
+	hasMarker bool
+}
+
+// listDir reads dir and rejects any file the driver did not write, so a
+// directory shared with something else, or a stray segment-like name, is an
+// error naming the file rather than silently ignored.
+func listDir(fs vfs.FS, dir string) (dirListing, error) {
+	var l dirListing
+	names, err := fs.ReadDir(dir)
+	if err != nil {
+		return l, fmt.Errorf("jsonl: read directory %s: %w", dir, err)
+	}
+	for _, name := range names {
+		switch {
+		case name == backend.LockFileName, name == MarkerFileName+".tmp":
+		case name == MarkerFileName:
+			l.hasMarker = true
+		case isBrokenCopy(name):
+		case strings.HasSuffix(name, SegmentExt):
+			first, err := ParseSegmentName(name)
+			if err != nil {
+				return l, fmt.Errorf("jsonl: unexpected file %s: %w", filepath.Join(dir, name), err)
+			}
+			l.segments = append(l.segments, segment{first: first, path: filepath.Join(dir, name)})
+		default:
+			return l, fmt.Errorf("jsonl: unexpected file %s in the WAL directory (not written by jsonl; is the directory shared?)",
+				filepath.Join(dir, name))
+		}
+	}
+	// ReadDir sorts by name, and fixed-width names sort by index.
+	return l, nil
+}
+
+// isBrokenCopy reports whether name is a copy kept by a torn-tail repair.
+func isBrokenCopy(name string) bool {
+	i := strings.LastIndex(name, BrokenExt)
+	if i < 0 {
+		return false
+	}
+	if _, err := ParseSegmentName(name[:i]); err != nil {
+		return false
+	}
+	rest := name[i+len(BrokenExt):]
+	if rest == "" {
+		return true
+	}
+	n, err := strconv.Atoi(strings.TrimPrefix(rest, "."))
+	return rest[0] == '.' && err == nil && n >= 2 && strconv.Itoa(n) == rest[1:]
+}
+
+// brokenCopyName returns the first unused name for a copy of segment path.
+func brokenCopyName(fs vfs.FS, path string) (string, error) {
+	name := path + BrokenExt
+	for n := 2; ; n++ {
+		_, err := fs.Stat(name)
+		if errors.Is(err, os.ErrNotExist) {
+			return name, nil
+		}
+		if err != nil {
+			return "", fmt.Errorf("jsonl: stat %s: %w", name, err)
+		}
+		name = fmt.Sprintf("%s%s.%d", path, BrokenExt, n)
+	}
+}
+
+// marker is the content of MarkerFileName. The checksum guards the one number
+// that decides which records exist.
+type marker struct {
+	FirstIndex uint64 `json:"first_index"`
+	CRC        string `json:"crc"`
+}
+
+func encodeMarker(first uint64) []byte {
+	b, _ := json.Marshal(marker{FirstIndex: first, CRC: string(appendHex32(nil, recordChecksum(first, nil)))})
+	return append(b, '\n')
+}
+
+// readMarker returns the first index stored in dir's marker.
+func readMarker(fs vfs.FS, dir string) (uint64, error) {
+	path := filepath.Join(dir, MarkerFileName)
+	data, err := vfs.ReadFile(fs, path)
+	if err != nil {
+		return 0, fmt.Errorf("jsonl: read %s: %w", path, err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var m marker
+	if err := dec.Decode(&m); err != nil {
+		return 0, &backend.CorruptError{File: path, Offset: 0, Reason: "unreadable first-index marker", Err: err}
+	}
+	if want := string(appendHex32(nil, recordChecksum(m.FirstIndex, nil))); m.CRC != want {
+		return 0, &backend.CorruptError{File: path, Offset: 0, Index: m.FirstIndex,
+			Reason: fmt.Sprintf("first-index marker checksum mismatch (stored %q, computed %q)", m.CRC, want)}
+	}
+	if m.FirstIndex == 0 {
+		return 0, &backend.CorruptError{File: path, Offset: 0, Reason: "first-index marker holds index 0"}
+	}
+	return m.FirstIndex, nil
+}

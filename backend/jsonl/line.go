@@ -1,0 +1,204 @@
+package jsonl
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"hash/crc32"
+	"strconv"
+	"unicode/utf8"
+
+	"github.com/nautilus-go/nautilus/backend"
+)
+
+// A record is one line in a fixed layout, so it can be decoded without
+// reflection:
+//
+//	{"i":<index>,"c":"<crc, 8 lower-case hex digits>","d":<payload as JSON>}\n
+//	{"i":<index>,"c":"<crc, 8 lower-case hex digits>","b":"<payload as base64>"}\n
+const (
+	linePrefix = `{"i":`
+	crcKey     = `,"c":"`
+	jsonKey    = `","d":`
+	base64Key  = `","b":"`
+)
+
+// maxLineLen is the longest line a record of MaxRecordSize bytes encodes to;
+// a longer line is damage, never an allocation.
+var maxLineLen = len(linePrefix) + 20 + len(crcKey) + 8 + len(base64Key) +
+	base64.StdEncoding.EncodedLen(backend.MaxRecordSize) + len("\"}\n")
+
+// castagnoli is the CRC32C table; hash/crc32 returns the one table
+// backend.Checksum uses, so the sums agree (TestRecordChecksumIsCRC32C).
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// recordChecksum is the CRC32C of the index (8 bytes, big-endian) followed by
+// the exact payload bytes, computed without copying the payload.
+func recordChecksum(index uint64, payload []byte) uint32 {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], index)
+	return crc32.Update(backend.Checksum(b[:]), castagnoli, payload)
+}
+
+// embeddable reports whether payload can be written verbatim as JSON: valid
+// JSON and UTF-8 (so jq shows the exact bytes) with no newline (so the record
+// stays one line). Anything else is written as base64.
+func embeddable(payload []byte) bool {
+	return len(payload) > 0 &&
+		bytes.IndexByte(payload, '\n') < 0 &&
+		utf8.Valid(payload) &&
+		json.Valid(payload)
+}
+
+// AppendLine appends the line, newline included, that records payload under
+// index to dst and returns the extended slice. A payload that is valid JSON is
+// embedded verbatim under "d"; any other payload is base64 under "b".
+func AppendLine(dst []byte, index uint64, payload []byte) []byte {
+	dst = append(dst, linePrefix...)
+	dst = strconv.AppendUint(dst, index, 10)
+	dst = append(dst, crcKey...)
+	dst = appendHex32(dst, recordChecksum(index, payload))
+	if embeddable(payload) {
+		dst = append(dst, jsonKey...)
+		dst = append(dst, payload...)
+		return append(dst, '}', '\n')
+	}
+	dst = append(dst, base64Key...)
+	dst = base64.StdEncoding.AppendEncode(dst, payload)
+	return append(dst, '"', '}', '\n')
+}
+
+// DecodeLine decodes one line, its terminating newline included, as written
+// by AppendLine, and verifies its checksum. The payload aliases line when it
+// was embedded as JSON. A failure is a *backend.CorruptError whose Reason says
+// what is wrong and whose Offset is -1 (the caller knows where the line was).
+// Zero bytes, a line without its newline and index 0 never decode.
+func DecodeLine(line []byte) (index uint64, payload []byte, err error) {
+	if i := bytes.IndexByte(line, '\n'); i >= 0 && i != len(line)-1 {
+		return 0, nil, lineError(0, "newline at byte %d inside the line", i)
+	}
+	index, payload, _, err = decodeLine(line, nil)
+	return index, payload, err
+}
+
+// decodeLine is DecodeLine for a line known to hold no newline but its last
+// byte. A base64 payload is decoded into scratch, which is returned for reuse.
+func decodeLine(line, scratch []byte) (index uint64, payload, scratchOut []byte, err error) {
+	n := len(line)
+	if n == 0 || line[n-1] != '\n' {
+		return 0, nil, scratch, lineError(0, "line has no terminating newline (a torn write)")
+	}
+	if !bytes.HasPrefix(line, []byte(linePrefix)) {
+		return 0, nil, scratch, lineError(0, "line does not start with %s", linePrefix)
+	}
+	pos := len(linePrefix)
+	index, pos, ok := parseUint(line, pos)
+	if !ok {
+		return 0, nil, scratch, lineError(0, "bad index at byte %d", len(linePrefix))
+	}
+	if index == 0 {
+		return 0, nil, scratch, lineError(0, "index 0 is never valid")
+	}
+	if !bytes.HasPrefix(line[pos:], []byte(crcKey)) {
+		return 0, nil, scratch, lineError(index, "missing checksum at byte %d", pos)
+	}
+	pos += len(crcKey)
+	sum, ok := parseHex32(line, pos)
+	if !ok {
+		return 0, nil, scratch, lineError(index, "bad checksum digits at byte %d", pos)
+	}
+	pos += 8
+	switch {
+	case bytes.HasPrefix(line[pos:], []byte(jsonKey)):
+		pos += len(jsonKey)
+		end := n - 2 // the payload is followed by "}\n"
+		if end <= pos || line[end] != '}' {
+			return 0, nil, scratch, lineError(index, "bad JSON payload framing")
+		}
+		payload = line[pos:end]
+	case bytes.HasPrefix(line[pos:], []byte(base64Key)):
+		pos += len(base64Key)
+		end := n - 3 // the payload is followed by "\"}\n"
+		if end < pos || line[end] != '"' || line[end+1] != '}' {
+			return 0, nil, scratch, lineError(index, "bad base64 payload framing")
+		}
+		enc := line[pos:end]
+		if bytes.IndexByte(enc, '\r') >= 0 { // the decoder would skip it
+			return 0, nil, scratch, lineError(index, "carriage return in base64 payload")
+		}
+		size := base64.StdEncoding.DecodedLen(len(enc))
+		if size > backend.MaxRecordSize+2 {
+			return 0, nil, scratch, lineError(index, "payload longer than MaxRecordSize")
+		}
+		if cap(scratch) < size {
+			scratch = make([]byte, size)
+		}
+		got, err := base64.StdEncoding.Strict().Decode(scratch[:size], enc)
+		if err != nil {
+			return 0, nil, scratch, &backend.CorruptError{Offset: -1, Index: index, Reason: "bad base64 payload", Err: err}
+		}
+		payload = scratch[:got]
+	default:
+		return 0, nil, scratch, lineError(index, `missing "d" or "b" payload at byte %d`, pos)
+	}
+	if len(payload) > backend.MaxRecordSize {
+		return 0, nil, scratch, lineError(index, "payload of %d bytes exceeds MaxRecordSize", len(payload))
+	}
+	if got := recordChecksum(index, payload); got != sum {
+		return 0, nil, scratch, lineError(index, "checksum mismatch (stored %08x, computed %08x)", sum, got)
+	}
+	return index, payload, scratch, nil
+}
+
+func lineError(index uint64, format string, args ...any) *backend.CorruptError {
+	return &backend.CorruptError{Offset: -1, Index: index, Reason: fmt.Sprintf(format, args...)}
+}
+
+// parseUint reads a canonical decimal (no sign, no leading zero) at b[pos:]
+// and returns it with the position after it.
+func parseUint(b []byte, pos int) (uint64, int, bool) {
+	start := pos
+	var v uint64
+	for pos < len(b) && b[pos] >= '0' && b[pos] <= '9' {
+		d := uint64(b[pos] - '0')
+		if v > (1<<64-1-d)/10 {
+			return 0, pos, false
+		}
+		v = v*10 + d
+		pos++
+	}
+	if pos == start || (b[start] == '0' && pos-start > 1) {
+		return 0, pos, false
+	}
+	return v, pos, true
+}
+
+const hexDigits = "0123456789abcdef"
+
+func appendHex32(dst []byte, v uint32) []byte {
+	for shift := 28; shift >= 0; shift -= 4 {
+		dst = append(dst, hexDigits[v>>uint(shift)&0xf])
+	}
+	return dst
+}
+
+// parseHex32 reads exactly 8 lower-case hex digits at b[pos:].
+func parseHex32(b []byte, pos int) (uint32, bool) {
+	if len(b)-pos < 8 {
+		return 0, false
+	}
+	var v uint32
+	for _, c := range b[pos : pos+8] {
+		switch {
+		case c >= '0' && c <= '9':
+			v = v<<4 | uint32(c-'0')
+		case c >= 'a' && c <= 'f':
+			v = v<<4 | uint32(c-'a'+10)
+		default:
+			return 0, false
+		}
+	}
+	return v, true
+}
