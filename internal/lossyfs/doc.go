@@ -1,0 +1,22 @@
+// Package lossyfs serves a vfs.FS as a real, kernel-mounted file system over
+// FUSE, so that libraries doing their own I/O (tidwall, bbolt, a user's
+// backend) can be put through a simulated power loss.
+//
+// The conformance suite's power-loss cases mount a crashfs (under a faultfs)
+// with Mount, point Harness.Open at the mount, and count the fsyncs the
+// library issues: file fsync and fdatasync arrive as FUSE FSYNC, a directory
+// fsync as FSYNCDIR, and both reach the backing FS as Sync and SyncDir. To cut
+// the power after fsync #k the test takes crashfs's CrashImage there and makes
+// every later operation fail (faultfs.FS.Cut); then it unmounts and mounts a
+// new server over the image. A new mount shares no page cache with the old
+// one, so the reopened library sees only what was fsync'd.
+//
+// Files are not opened with direct I/O, so mmap works (bbolt reads its file
+// through a read-only shared mapping); writes are write-through (no writeback
+// cache), so every write(2) reaches the backing FS before it returns. flock is
+// left to the kernel, which handles it locally for a FUSE mount that does not
+// claim lock support.
+//
+// Mounting needs /dev/fuse and root (mount(2) directly) or a fusermount
+// binary; Available says why not, for tests to skip with.
+package lossyfs
