@@ -18,7 +18,7 @@ func TestMemory(t *testing.T) {
 				Open: func(ctx context.Context, dir string) (backend.WAL, error) {
 					return backend.Open(ctx, backend.Config{Backend: "memory", Dir: dir, Sync: mode})
 				},
-				Caps: conformance.Capabilities{NotPersistent: true, AppendNotDurable: mode == backend.SyncNone},
+				Caps: conformance.Capabilities{NotPersistent: true},
 			})
 		})
 	}
