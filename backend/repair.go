@@ -1,0 +1,156 @@
+package backend
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/nautilus-go/nautilus/backend/vfs"
+)
+
+// BrokenSuffix ends the name of the copy RepairTail keeps of a file before it
+// cuts the file's torn tail off. Drivers must not take such files for data.
+const BrokenSuffix = ".broken"
+
+// Damage is the first bad record a driver's scan of its files found, with
+// what DESIGN.md rule 4 needs to tell a torn tail from corruption.
+type Damage struct {
+	// Err says where and why: File and Offset locate the start of the bad
+	// record, Index is the index it should hold, Reason what failed.
+	Err *CorruptError
+	// LastFile is true when File is the newest file of the log, the only one
+	// a crash can leave half written.
+	LastFile bool
+	// ValidAfter is true when a valid record lies somewhere after the bad one
+	// in File, which a torn write cannot produce.
+	ValidAfter bool
+}
+
+// Torn reports whether d is a torn tail: a bad record in the last file with
+// nothing valid after it. Anything else is corruption.
+func (d Damage) Torn() bool { return d.LastFile && !d.ValidAfter }
+
+// ResolveDamage applies DESIGN.md rule 4 to d. A torn tail is cut off at
+// d.Err.Offset with RepairTail and ResolveDamage returns nil; anything else is
+// returned as d.Err, its Reason saying why it is not a torn tail, and no file
+// is touched.
+func ResolveDamage(fs vfs.FS, d Damage, logger *slog.Logger, obs Observer) error {
+	if d.Err == nil {
+		return errors.New("backend: ResolveDamage without an error")
+	}
+	if d.Torn() {
+		return RepairTail(fs, d.Err.File, d.Err.Offset, logger, obs)
+	}
+	e := *d.Err
+	switch {
+	case !d.LastFile:
+		e.Reason += " (in a file older than the last, so not a torn tail)"
+	default:
+		e.Reason += " (followed by a valid record, so not a torn tail)"
+	}
+	return &e
+}
+
+// RepairTail cuts the torn tail off the file at path: it keeps a copy of the
+// whole file as path+BrokenSuffix (or path+BrokenSuffix+".N" when that name
+// is taken), fsyncs the copy and its directory, truncates path to goodSize,
+// fsyncs it, logs a warning naming the file, offset and dropped bytes, and
+// tells obs. A crash part way leaves the file whole, so the next Open repairs
+// it again.
+func RepairTail(fs vfs.FS, path string, goodSize int64, logger *slog.Logger, obs Observer) error {
+	fi, err := fs.Stat(path)
+	if err != nil {
+		return fmt.Errorf("backend: repair %s: %w", path, err)
+	}
+	size := fi.Size()
+	if goodSize < 0 || goodSize > size {
+		return fmt.Errorf("backend: repair %s: cut at offset %d outside the file's %d bytes", path, goodSize, size)
+	}
+	if goodSize == size {
+		return nil
+	}
+	copyPath, err := freeName(fs, path+BrokenSuffix)
+	if err != nil {
+		return fmt.Errorf("backend: repair %s: %w", path, err)
+	}
+	if err := copyFileSynced(fs, path, copyPath); err != nil {
+		return fmt.Errorf("backend: repair %s: keep a copy as %s: %w", path, copyPath, err)
+	}
+	f, err := fs.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return fmt.Errorf("backend: repair %s: %w", path, err)
+	}
+	if err := f.Truncate(goodSize); err != nil {
+		f.Close()
+		return fmt.Errorf("backend: repair %s: truncate to %d: %w", path, goodSize, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("backend: repair %s: fsync after truncate to %d: %w", path, goodSize, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("backend: repair %s: %w", path, err)
+	}
+	dropped := size - goodSize
+	if logger == nil {
+		logger = slog.Default()
+	}
+	logger.Warn("wal: torn tail repaired", "file", path, "offset", goodSize,
+		"dropped_bytes", dropped, "copy", copyPath)
+	if obs != nil {
+		obs.TailRepaired(path, dropped)
+	}
+	return nil
+}
+
+// freeName returns name, or name.1, name.2, ... : the first that does not exist,
+// so an earlier repair's copy is never overwritten.
+func freeName(fs vfs.FS, name string) (string, error) {
+	for n := 0; ; n++ {
+		candidate := name
+		if n > 0 {
+			candidate = name + "." + strconv.Itoa(n)
+		}
+		_, err := fs.Stat(candidate)
+		if errors.Is(err, os.ErrNotExist) {
+			return candidate, nil
+		}
+		if err != nil {
+			return "", err
+		}
+	}
+}
+
+// copyFileSynced copies src to dst through a temporary file, fsyncing it and
+// the directory, so dst is either absent or complete after a crash.
+func copyFileSynced(fs vfs.FS, src, dst string) error {
+	in, err := vfs.Open(fs, src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	tmp := dst + ".tmp"
+	out, err := vfs.Create(fs, tmp)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	if err := out.Sync(); err != nil {
+		out.Close()
+		return err
+	}
+	if err := out.Close(); err != nil {
+		return err
+	}
+	if err := fs.Rename(tmp, dst); err != nil {
+		return err
+	}
+	return fs.SyncDir(filepath.Dir(dst))
+}

@@ -1,0 +1,93 @@
+// Package tidwall is the backend over github.com/tidwall/wal, registered as
+// "tidwall". Users select it with Config.Backend "tidwall" after importing it
+// (or backend/all) for its side effect; backend.Open wraps it in the shared
+// machinery (lock, group commit, fail-stop, bounds checks).
+//
+// It promises the contract of package backend and closes the library's gaps:
+// every record is checksummed, a torn tail is repaired instead of failing
+// Open, segment creation and removal are made durable with a directory fsync,
+// and the log can be emptied without reusing indexes.
+//
+// # Layout
+//
+// The library owns Config.Dir/segments (SegmentsDir), so foreign files and
+// the framework's lock in Config.Dir are never taken for segments. Segments
+// are named after their first index (20 digits) and hold the library's binary
+// entries, a uvarint length and that many bytes, each wrapping one record in
+// the shared envelope (backend.AppendEnvelope: CRC32C, index, length).
+//
+// The binary format is used, not the library's JSON one: the envelope is
+// binary, so JSON would store it base64-encoded (a third larger and no longer
+// readable), and JSON's own index field is not checked by the library anyway.
+// The jsonl backend is the human-readable choice.
+//
+// TruncateFront(last+1) uses the library's AllowEmpty option: the log becomes
+// one empty segment named last+1, so after a reopen Bounds is (last+1, last)
+// and the next Append gets last+1. No separate marker file is needed.
+//
+// # Params
+//
+//	segment_size        bytes after which the library starts a new segment
+//	                    (default 20MiB, the library's; 1 byte to 1GiB)
+//	segment_cache_size  older segments kept in memory for Replay (default 2)
+//
+// Any other key is an error naming it.
+//
+// # Errors
+//
+// Damage is a *backend.CorruptError (errors.Is(err, backend.ErrCorrupt))
+// naming the segment file, the byte offset of the bad record and its index.
+// The library's ErrCorrupt maps to a *backend.CorruptError whose Err is the
+// library's error; its ErrNotFound and ErrOutOfRange map to
+// backend.ErrOutOfRange, its ErrClosed to backend.ErrClosed, all still
+// reachable with errors.Is. I/O errors (EFBIG, ENOSPC, EIO) are wrapped with
+// the operation and file.
+//
+// # Crash safety
+//
+// Open reads every segment before the library does and checks every record's
+// framing, checksum and index, and that each segment ends where the next one
+// begins. A bad record in the last segment with nothing valid after it (a
+// torn write, a zero-filled or garbage tail) is a torn tail: the segment is
+// copied to <segment>.broken, cut back to its last good record and fsync'd, a
+// warning is logged and Observer.TailRepaired is told (backend.ResolveDamage).
+// Anything else (damage in an older segment, a bad record followed by a valid
+// one, an index gap such as a deleted middle segment) fails Open with
+// ErrCorrupt and leaves every file unchanged. Replay checks every record again
+// and never returns bytes whose checksum or index is wrong.
+//
+// With SyncAlways the library fsyncs the segment after each write batch (one
+// per Append); it calls (*os.File).Sync, which is fsync(2), not fdatasync.
+// When an Append starts a new segment, the directory is fsync'd before the
+// Append returns (the adapter follows the library's rotation rule to know).
+// With SyncNone the library does not fsync on Append; Sync and Close fsync
+// the last segment and, if a segment was created, the directory. The library
+// fsyncs a segment before starting the next, in both modes. TruncateFront
+// fsyncs the directory before it returns, in both modes.
+//
+// After a failed write the library's memory no longer matches its files; the
+// shared wrapper stops all writes, and reopening loads a consistent log from
+// the files, repairing the half-written record as a torn tail.
+//
+// # Limitations
+//
+// The library reads and writes segments through package os, not Config.FS;
+// the adapter's own reads, repairs and directory fsyncs use Config.FS, which
+// must therefore be a layer over the operating system's files (a
+// fault-injecting one, say), not an in-memory one. Open refuses a Config.FS
+// that does not show Config.Dir. Faults injected through Config.FS reach only
+// the adapter's own I/O.
+//
+// The library's TruncateFront writes a new first segment, removes the old
+// ones and renames the new one without a directory fsync in between; the
+// adapter fsyncs the directory after it. A power loss part way through is
+// recovered by the library at the next Open as long as the file system keeps
+// directory operations in order (ext4, xfs and btrfs do).
+//
+// Open reads the whole log once, so its time grows with the log; keep the log
+// short with TruncateFront. The library holds the last segment in memory
+// whole, plus segment_cache_size older ones while replaying.
+//
+// A deleted first or last segment cannot be told from a truncated or shorter
+// log: no segment records what came before or after it.
+package tidwall

@@ -1,0 +1,195 @@
+package tidwall
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/nautilus-go/nautilus/backend"
+	"github.com/nautilus-go/nautilus/backend/vfs"
+)
+
+// A segment file holds frames, each tidwall's binary entry (a uvarint length
+// followed by that many bytes) wrapping one record in the shared envelope. The
+// file is named after the index of its first record, 20 decimal digits.
+const segmentNameLen = 20
+
+func segmentName(index uint64) string { return fmt.Sprintf("%020d", index) }
+
+// segment is one file the library will load, in the library's order.
+type segment struct {
+	path  string // as found: a ".START" file is renamed by the library at Open
+	index uint64 // the index of its first record, from its name
+}
+
+// listSegments returns the segments the library's Open will keep, applying
+// its rules for names exactly: a 20-digit name is a segment, a ".START" one is
+// an interrupted TruncateFront that replaces every segment before it. Other
+// names (lock, .broken copies, temporary files) are not segments.
+func listSegments(fs vfs.FS, dir string) ([]segment, error) {
+	names, err := fs.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("tidwall: list segments in %s: %w", dir, err)
+	}
+	var segs []segment
+	start := -1
+	for _, name := range names {
+		if len(name) < segmentNameLen {
+			continue
+		}
+		index, err := strconv.ParseUint(name[:segmentNameLen], 10, 64)
+		if err != nil || index == 0 {
+			continue
+		}
+		isStart := len(name) == segmentNameLen+len(".START") && strings.HasSuffix(name, ".START")
+		isEnd := len(name) == segmentNameLen+len(".END") && strings.HasSuffix(name, ".END")
+		if len(name) != segmentNameLen && !isStart && !isEnd {
+			continue
+		}
+		path := filepath.Join(dir, name)
+		fi, err := fs.Stat(path)
+		if err != nil {
+			return nil, fmt.Errorf("tidwall: stat segment %s: %w", path, err)
+		}
+		if fi.IsDir() {
+			continue
+		}
+		if isEnd {
+			// The library would delete every segment after it; this adapter
+			// never truncates the back, so the file is not ours to obey.
+			return nil, &backend.CorruptError{File: path, Offset: -1, Index: index,
+				Reason: "unexpected truncate-back segment (this backend never truncates the back)"}
+		}
+		if isStart {
+			start = len(segs)
+		}
+		segs = append(segs, segment{path: path, index: index})
+	}
+	if start >= 0 {
+		segs = segs[start:]
+	}
+	return segs, nil
+}
+
+// frame returns the envelope of the frame at the start of data and the
+// frame's whole length, or a reason it is not a whole frame.
+func frame(data []byte) (env []byte, n int, reason string) {
+	size, k := binary.Uvarint(data)
+	if k <= 0 {
+		return nil, 0, "unreadable length prefix"
+	}
+	if size > uint64(len(data)-k) {
+		return nil, 0, fmt.Sprintf("record of %d bytes runs past the end of the file (%d bytes left)", size, len(data)-k)
+	}
+	return data[k : k+int(size)], k + int(size), ""
+}
+
+// frameSize returns the bytes the library writes for an envelope of n bytes.
+func frameSize(n int) int64 {
+	var buf [binary.MaxVarintLen64]byte
+	return int64(binary.PutUvarint(buf[:], uint64(n)) + n)
+}
+
+// scan is what checkSegment found in one segment file.
+type scan struct {
+	records uint64                // whole, valid records from the start
+	good    int64                 // bytes they take
+	bad     *backend.CorruptError // the first bad record, or nil
+}
+
+// checkSegment verifies every frame of a segment whose first record has
+// index first: framing, checksum, length and index.
+func checkSegment(path string, data []byte, first uint64) scan {
+	var s scan
+	for s.good < int64(len(data)) {
+		index := first + s.records
+		env, n, reason := frame(data[s.good:])
+		if reason == "" {
+			if _, err := backend.DecodeEnvelope(env, index); err != nil {
+				reason = err.Error()
+				var ce *backend.CorruptError
+				if errors.As(err, &ce) {
+					reason = ce.Reason
+				}
+			}
+		}
+		if reason != "" {
+			s.bad = &backend.CorruptError{File: path, Offset: s.good, Index: index, Reason: reason}
+			return s
+		}
+		s.records++
+		s.good += int64(n)
+	}
+	return s
+}
+
+// validAfter reports whether any offset after the bad record at offset bad
+// starts a frame holding a valid envelope with an index this segment could
+// hold (first or more, below first plus the file's length). A torn write
+// leaves nothing valid behind it, so such a record means corruption.
+func validAfter(data []byte, bad int64, first uint64) bool {
+	limit := first + uint64(len(data))
+	for p := int(bad) + 1; p < len(data); p++ {
+		size, k := binary.Uvarint(data[p:])
+		if k <= 0 || size < backend.EnvelopeHeaderSize || size > uint64(len(data)-p-k) {
+			continue
+		}
+		env := data[p+k : p+k+int(size)]
+		index := binary.BigEndian.Uint64(env[4:12])
+		if index < first || index >= limit {
+			continue
+		}
+		if _, err := backend.DecodeEnvelope(env, index); err == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// loaded is the log as checkSegments left it, ready for the library.
+type loaded struct {
+	starts    []uint64 // first index of each segment
+	first     uint64   // first index of the log
+	last      uint64   // last index of the log (first-1 when empty)
+	tailBytes int64    // size of the last segment
+}
+
+// checkSegments verifies every record of every segment before the library
+// opens them: the library has no checksum and panics on an index gap. A torn
+// tail of the last segment is repaired; any other damage is returned as a
+// *backend.CorruptError with nothing modified.
+func checkSegments(fs vfs.FS, segs []segment, cfg backend.Config) (loaded, error) {
+	l := loaded{first: 1}
+	if len(segs) == 0 {
+		return l, nil
+	}
+	l.first = segs[0].index
+	for i, seg := range segs {
+		data, err := vfs.ReadFile(fs, seg.path)
+		if err != nil {
+			return loaded{}, fmt.Errorf("tidwall: read segment %s: %w", seg.path, err)
+		}
+		s := checkSegment(seg.path, data, seg.index)
+		last := i == len(segs)-1
+		if s.bad != nil {
+			d := backend.Damage{Err: s.bad, LastFile: last, ValidAfter: validAfter(data, s.bad.Offset, seg.index)}
+			if err := backend.ResolveDamage(fs, d, cfg.Log(), cfg.Observe()); err != nil {
+				return loaded{}, err
+			}
+		}
+		end := seg.index + s.records
+		if !last && end != segs[i+1].index {
+			next := segs[i+1]
+			return loaded{}, &backend.CorruptError{File: next.path, Offset: 0, Index: end,
+				Reason: fmt.Sprintf("index gap: segment starts at index %d but %s ends at index %d",
+					next.index, filepath.Base(seg.path), end-1)}
+		}
+		l.starts = append(l.starts, seg.index)
+		l.last = end - 1
+		l.tailBytes = s.good
+	}
+	return l, nil
+}
