@@ -1,0 +1,301 @@
+package broker
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nautilus-go/nautilus/backend"
+)
+
+// Request is one agent's request for data.
+type Request struct {
+	AgentID string         `json:"agent_id"`
+	Intent  string         `json:"intent"`
+	Context RequestContext `json:"context"`
+}
+
+// RequestContext carries the session and the agent's credentials.
+type RequestContext struct {
+	SessionID string `json:"session_id"` // empty: no session tracking
+	Clearance string `json:"clearance"`
+	Purpose   string `json:"purpose"`
+	// PurposeTTLSeconds, when > 0 on a session's first such request, starts
+	// the session's purpose clock: once it runs out every source is denied.
+	PurposeTTLSeconds float64 `json:"purpose_ttl_seconds,omitempty"`
+}
+
+// Response is the broker's answer.
+type Response struct {
+	RequestID      string                      `json:"request_id"`
+	Data           map[string][]map[string]any `json:"data"`
+	SourcesQueried []string                    `json:"sources_queried"`
+	SourcesDenied  []string                    `json:"sources_denied"`
+	SourcesSkipped []string                    `json:"sources_skipped"`
+	Denials        []Denial                    `json:"denials"`
+	RuleTrace      []string                    `json:"rule_trace"`
+	Exposure       State                       `json:"exposure"`
+}
+
+// Denial says which rule denied a source, and why.
+type Denial struct {
+	SourceID string `json:"source_id"`
+	Reason   string `json:"reason"`
+	RuleName string `json:"rule_name"`
+}
+
+// RequestError is a request the broker refuses as malformed.
+type RequestError struct {
+	Field string
+	Msg   string
+}
+
+func (e *RequestError) Error() string {
+	return fmt.Sprintf("broker: bad request: %s: %s", e.Field, e.Msg)
+}
+
+// ErrClosed is returned by Handle after Close.
+var ErrClosed = errors.New("broker: closed")
+
+// Broker routes requests to sources and records each session's exposure.
+// Its methods are safe for concurrent use.
+type Broker struct {
+	cfg        Config
+	opts       Options
+	log        *slog.Logger
+	sources    map[string]Source
+	knownTypes []string
+	store      Store
+	wal        backend.WAL // nil with the WAL off
+	async      bool
+	metrics    *metrics
+
+	sessMu   sync.Mutex
+	sessions map[string]*session
+
+	seq         atomic.Uint64 // last sequence number handed out with the WAL off
+	checkpoints checkpoints
+	persisted   atomic.Uint64 // highest checkpoint committed to the store
+	truncate    chan struct{}
+	writer      *writer // async mode only
+
+	lifeMu   sync.RWMutex
+	closed   bool
+	inflight sync.WaitGroup
+	stop     chan struct{}
+	bg       sync.WaitGroup
+}
+
+// New opens the session store and the WAL that cfg selects, replays every
+// WAL record the store does not yet reflect into the store, and returns a
+// broker ready to serve. A configuration mistake is a *ConfigError; a damaged
+// WAL is an error satisfying errors.Is(err, backend.ErrCorrupt), and then the
+// store has not been written.
+func New(ctx context.Context, cfg Config, opts *Options) (*Broker, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	o := opts.withDefaults()
+	b := &Broker{
+		cfg:      cfg,
+		opts:     o,
+		log:      o.Logger,
+		sources:  map[string]Source{},
+		async:    cfg.Persistence.Mode == ModeAsync,
+		sessions: map[string]*session{},
+		truncate: make(chan struct{}, 1),
+		stop:     make(chan struct{}),
+	}
+	for _, s := range cfg.Sources {
+		b.sources[s.ID] = s
+		b.knownTypes = append(b.knownTypes, s.DataTypes...)
+	}
+	b.knownTypes = sortedSet(b.knownTypes)
+	m, err := newMetrics(o.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	b.metrics = m
+
+	if err := b.openStore(ctx); err != nil {
+		return nil, err
+	}
+	if cfg.Persistence.WALEnabled {
+		if err := b.openWAL(ctx); err != nil {
+			b.store.Close()
+			return nil, err
+		}
+		if err := b.replay(ctx); err != nil {
+			b.wal.Close()
+			b.store.Close()
+			return nil, err
+		}
+	} else if b.async {
+		b.log.Warn("broker: async persistence with the WAL off loses answered requests on a crash",
+			"mode", cfg.Persistence.Mode, "wal_enabled", false)
+	}
+	if b.async {
+		b.writer = newWriter(b)
+		b.bg.Add(1)
+		go b.writer.run()
+	}
+	b.bg.Add(2)
+	go b.evictLoop()
+	go b.truncateLoop()
+	return b, nil
+}
+
+func (b *Broker) openStore(ctx context.Context) error {
+	if b.opts.Store != nil {
+		b.store = b.opts.Store
+		return nil
+	}
+	switch b.cfg.SessionStore.Backend {
+	case StoreMemory:
+		b.store = NewMemoryStore()
+		return nil
+	default:
+		path := b.cfg.SessionStore.SQLitePath
+		if err := writableDir(filepath.Dir(path)); err != nil {
+			return &ConfigError{Key: "session_store.sqlite_path", Err: err}
+		}
+		s, err := OpenSQLiteStore(ctx, path)
+		if err != nil {
+			return err
+		}
+		b.store = s
+		return nil
+	}
+}
+
+func (b *Broker) openWAL(ctx context.Context) error {
+	p := b.cfg.Persistence
+	if err := writableDir(p.WALPath); err != nil {
+		return &ConfigError{Key: "persistence.wal_path", Err: err}
+	}
+	sync, _ := backend.ParseSyncMode(p.WALSync) // checked by Validate
+	w, err := backend.Open(ctx, backend.Config{
+		Backend:  p.WALBackend,
+		Dir:      p.WALPath,
+		Sync:     sync,
+		Params:   p.WALParams,
+		Logger:   b.log,
+		Observer: b.opts.WALObserver,
+	})
+	if err != nil {
+		// backend reports a bad param as "backend NAME: param ..." or
+		// "... unknown param ..." and has no sentinel for it.
+		if !errors.Is(err, backend.ErrCorrupt) && !errors.Is(err, backend.ErrLocked) && strings.Contains(err.Error(), " param ") {
+			return &ConfigError{Key: "persistence.wal_params", Err: err}
+		}
+		return fmt.Errorf("broker: open WAL %s (%s): %w", p.WALPath, p.WALBackend, err)
+	}
+	b.wal = w
+	return nil
+}
+
+// writableDir creates dir if missing and proves a file can be created in it.
+func writableDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("cannot create directory: %w", err)
+	}
+	f, err := os.CreateTemp(dir, ".nautilus-probe-*")
+	if err != nil {
+		return fmt.Errorf("directory %s is not writable: %w", dir, err)
+	}
+	name := f.Name()
+	f.Close()
+	return os.Remove(name)
+}
+
+// enter admits a call unless the broker is closed.
+func (b *Broker) enter() error {
+	b.lifeMu.RLock()
+	defer b.lifeMu.RUnlock()
+	if b.closed {
+		return ErrClosed
+	}
+	b.inflight.Add(1)
+	return nil
+}
+
+// Close stops admitting requests, waits for those in flight, lets the async
+// writer store everything answered, truncates the WAL behind the store and
+// closes the WAL and the store.
+func (b *Broker) Close() error {
+	b.lifeMu.Lock()
+	if b.closed {
+		b.lifeMu.Unlock()
+		return nil
+	}
+	b.closed = true
+	b.lifeMu.Unlock()
+	b.inflight.Wait()
+	if b.writer != nil {
+		b.writer.close()
+	}
+	close(b.stop)
+	b.bg.Wait()
+	var errs []error
+	if b.wal != nil {
+		errs = append(errs, b.truncateWAL(context.Background()))
+		errs = append(errs, b.wal.Close())
+	}
+	if b.opts.Store == nil {
+		errs = append(errs, b.store.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// Flush waits until every request answered so far is in the store. In
+// synchronous mode that is already so.
+func (b *Broker) Flush(ctx context.Context) error {
+	if b.writer == nil {
+		return nil
+	}
+	return b.writer.wait(ctx, b.lastSeq())
+}
+
+// Session returns a session's current state: from memory when the session is
+// active, else from the store. ok is false for a session never seen.
+func (b *Broker) Session(ctx context.Context, sessionID string) (State, bool, error) {
+	b.sessMu.Lock()
+	s, ok := b.sessions[sessionID]
+	if ok {
+		s.refs++
+	}
+	b.sessMu.Unlock()
+	if ok {
+		s.mu.Lock()
+		st, known := State{}, s.known
+		if known {
+			st = stateOf(s.mem, sessionID)
+		}
+		b.release(s)
+		if known {
+			return st, true, nil
+		}
+	}
+	return b.store.Load(ctx, sessionID)
+}
+
+func newRequestID() string {
+	var b [12]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err) // crypto/rand does not fail on supported platforms
+	}
+	return "req-" + hex.EncodeToString(b[:])
+}
+
+// timestamp formats t as records carry it.
+func timestamp(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }

@@ -1,0 +1,242 @@
+package broker
+
+import (
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/nautilus-go/nautilus/backend"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Config is what nautilus.yaml holds; LoadConfig maps the file into it. A
+// Config built in Go uses its paths as given (relative to the working
+// directory); zero values take the defaults of the file format.
+type Config struct {
+	Sources      []Source           `yaml:"sources"`
+	Escalation   []EscalationPack   `yaml:"escalation"`
+	SessionStore SessionStoreConfig `yaml:"session_store"`
+	Persistence  PersistenceConfig  `yaml:"persistence"`
+}
+
+// Source is a data source the broker routes to.
+type Source struct {
+	ID              string           `yaml:"id"`
+	Type            string           `yaml:"type"` // "static": returns Rows
+	Classification  string           `yaml:"classification"`
+	DataTypes       []string         `yaml:"data_types"`
+	AllowedPurposes []string         `yaml:"allowed_purposes"` // empty: any purpose
+	Rows            []map[string]any `yaml:"rows"`
+}
+
+// EscalationPack raises a session's classification once every trigger data
+// type has been seen in it, and flags the session with ID.
+type EscalationPack struct {
+	ID             string   `yaml:"id"`
+	Trigger        []string `yaml:"trigger"`
+	ResultingLevel string   `yaml:"resulting_level"`
+}
+
+// SessionStoreConfig selects the session store.
+type SessionStoreConfig struct {
+	Backend    string `yaml:"backend"`     // "sqlite" (default) or "memory"
+	SQLitePath string `yaml:"sqlite_path"` // default ./.nautilus/sessions.db
+}
+
+// PersistenceConfig selects the persistence mode and the write-ahead log.
+type PersistenceConfig struct {
+	Mode       string            `yaml:"mode"` // "synchronous" (default) or "async"
+	WALEnabled bool              `yaml:"wal_enabled"`
+	WALPath    string            `yaml:"wal_path"`    // default ./.nautilus/wal
+	WALBackend string            `yaml:"wal_backend"` // default jsonl
+	WALSync    string            `yaml:"wal_sync"`    // "always" (default) or "none"
+	WALParams  map[string]string `yaml:"wal_params"`
+}
+
+// Persistence modes.
+const (
+	ModeSynchronous = "synchronous"
+	ModeAsync       = "async"
+)
+
+// Session store backends.
+const (
+	StoreSQLite = "sqlite"
+	StoreMemory = "memory"
+)
+
+// Defaults of the file format.
+const (
+	DefaultSQLitePath = "./.nautilus/sessions.db"
+	DefaultWALPath    = "./.nautilus/wal"
+	DefaultWALBackend = "jsonl"
+)
+
+// ConfigError is a configuration mistake; Key names the offending setting
+// the way the YAML file spells it ("persistence.wal_backend").
+type ConfigError struct {
+	Key string
+	Err error
+}
+
+func (e *ConfigError) Error() string { return fmt.Sprintf("broker: config %s: %v", e.Key, e.Err) }
+
+// Unwrap returns the cause.
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+func configErr(key, format string, args ...any) error {
+	return &ConfigError{Key: key, Err: fmt.Errorf(format, args...)}
+}
+
+// withDefaults fills zero values with the defaults.
+func (c Config) withDefaults() Config {
+	if c.SessionStore.Backend == "" {
+		c.SessionStore.Backend = StoreSQLite
+	}
+	if c.SessionStore.SQLitePath == "" {
+		c.SessionStore.SQLitePath = DefaultSQLitePath
+	}
+	if c.Persistence.Mode == "" {
+		c.Persistence.Mode = ModeSynchronous
+	}
+	if c.Persistence.WALPath == "" {
+		c.Persistence.WALPath = DefaultWALPath
+	}
+	if c.Persistence.WALBackend == "" {
+		c.Persistence.WALBackend = DefaultWALBackend
+	}
+	if c.Persistence.WALSync == "" {
+		c.Persistence.WALSync = "always"
+	}
+	return c
+}
+
+// resolvePaths makes relative paths relative to dir.
+func (c Config) resolvePaths(dir string) Config {
+	for _, p := range []*string{&c.SessionStore.SQLitePath, &c.Persistence.WALPath} {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(dir, *p)
+		}
+	}
+	return c
+}
+
+// Validate reports the first mistake in c (after defaults) as a *ConfigError.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	ids := map[string]bool{}
+	for i, s := range c.Sources {
+		key := fmt.Sprintf("sources[%d]", i)
+		if s.ID == "" {
+			return configErr(key+".id", "missing")
+		}
+		if ids[s.ID] {
+			return configErr(key+".id", "duplicate source id %q", s.ID)
+		}
+		ids[s.ID] = true
+		if s.ID == denyAll {
+			return configErr(key+".id", "%q is reserved", denyAll)
+		}
+		if s.Type != "static" {
+			return configErr(key+".type", "unknown source type %q (want static)", s.Type)
+		}
+		if rank(s.Classification) < 0 && s.Classification != "pii" {
+			return configErr(key+".classification", "unknown level %q (want one of %s, or pii)",
+				s.Classification, strings.Join(ladder, ", "))
+		}
+		if len(s.DataTypes) == 0 {
+			return configErr(key+".data_types", "empty: the source could never be routed")
+		}
+		for j, t := range s.DataTypes {
+			if strings.TrimSpace(t) == "" {
+				return configErr(fmt.Sprintf("%s.data_types[%d]", key, j), "empty data type")
+			}
+		}
+	}
+	packs := map[string]bool{}
+	for i, p := range c.Escalation {
+		key := fmt.Sprintf("escalation[%d]", i)
+		if p.ID == "" {
+			return configErr(key+".id", "missing")
+		}
+		if packs[p.ID] {
+			return configErr(key+".id", "duplicate escalation id %q", p.ID)
+		}
+		packs[p.ID] = true
+		if len(p.Trigger) == 0 {
+			return configErr(key+".trigger", "empty: the pack would flag every session")
+		}
+		if rank(p.ResultingLevel) < 0 {
+			return configErr(key+".resulting_level", "unknown level %q (want one of %s)",
+				p.ResultingLevel, strings.Join(ladder, ", "))
+		}
+	}
+	switch c.SessionStore.Backend {
+	case StoreSQLite, StoreMemory:
+	default:
+		return configErr("session_store.backend", "unknown backend %q (want sqlite or memory)", c.SessionStore.Backend)
+	}
+	switch c.Persistence.Mode {
+	case ModeSynchronous, ModeAsync:
+	default:
+		return configErr("persistence.mode", "unknown mode %q (want synchronous or async)", c.Persistence.Mode)
+	}
+	if _, err := backend.ParseSyncMode(c.Persistence.WALSync); err != nil {
+		return configErr("persistence.wal_sync", "unknown value %q (want always or none)", c.Persistence.WALSync)
+	}
+	if c.Persistence.WALEnabled && !contains(backend.Drivers(), c.Persistence.WALBackend) {
+		return configErr("persistence.wal_backend", "unknown backend %q (registered: %s)",
+			c.Persistence.WALBackend, strings.Join(backend.Drivers(), ", "))
+	}
+	return nil
+}
+
+// Options are the in-process settings that are not part of the config file.
+// A nil *Options means the defaults.
+type Options struct {
+	// Logger receives warnings and errors (nil: slog.Default()).
+	Logger *slog.Logger
+	// Registerer, when set, receives the broker's metrics; other packages may
+	// register theirs on the same registry.
+	Registerer prometheus.Registerer
+	// WALObserver is passed to the WAL (backend.Config.Observer).
+	WALObserver backend.Observer
+	// Store replaces the store that Config.SessionStore selects.
+	Store Store
+	// Now is the clock (nil: time.Now).
+	Now func() time.Time
+	// IdleTimeout is how long a session stays in memory unused before it may
+	// be evicted, once its updates are in the store (default 5 minutes).
+	IdleTimeout time.Duration
+	// WriterBatch bounds the records the async writer stores per transaction
+	// (default 256).
+	WriterBatch int
+	// TruncateEvery is how far the checkpoint advances before the WAL is
+	// truncated behind it (default 1024 records).
+	TruncateEvery uint64
+}
+
+func (o *Options) withDefaults() Options {
+	var r Options
+	if o != nil {
+		r = *o
+	}
+	if r.Logger == nil {
+		r.Logger = slog.Default()
+	}
+	if r.Now == nil {
+		r.Now = time.Now
+	}
+	if r.IdleTimeout <= 0 {
+		r.IdleTimeout = 5 * time.Minute
+	}
+	if r.WriterBatch <= 0 {
+		r.WriterBatch = 256
+	}
+	if r.TruncateEvery == 0 {
+		r.TruncateEvery = 1024
+	}
+	return r
+}

@@ -1,0 +1,175 @@
+package broker
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Handle runs one request through the lifecycle of BROKER.md: validate, take
+// the session lock and read the session, run the rules, compute the exposure
+// update, make it durable in the WAL, assert it into working memory, write
+// the store (synchronous mode) or hand it to the background writer (async),
+// release the lock, answer. No data leaves unless the WAL append succeeded.
+func (b *Broker) Handle(ctx context.Context, req Request) (Response, error) {
+	return b.handle(ctx, req, nil)
+}
+
+// handle is Handle with answered, a channel the caller closes once the
+// answer has left (the HTTP layer: after the response is flushed). nil means
+// the answer leaves when handle returns.
+func (b *Broker) handle(ctx context.Context, req Request, answered chan struct{}) (resp Response, err error) {
+	start := time.Now()
+	if err := b.enter(); err != nil {
+		return Response{}, err
+	}
+	defer b.inflight.Done()
+	defer func() { b.metrics.observeRequest(start, err) }()
+	if answered == nil {
+		answered = make(chan struct{})
+		defer close(answered)
+	}
+	if strings.TrimSpace(req.AgentID) == "" {
+		return Response{}, &RequestError{Field: "agent_id", Msg: "missing"}
+	}
+
+	requestID := newRequestID()
+	now := b.opts.Now()
+	sessionID := req.Context.SessionID
+	var s *session
+	mem := NewMemory()
+	before := newState()
+	if sessionID != "" {
+		s, err = b.acquire(ctx, sessionID)
+		if err != nil {
+			return Response{}, err
+		}
+		defer b.release(s)
+		mem = s.mem.Clone()
+		before = stateOf(s.mem, sessionID)
+	} else {
+		mem = memoryOf("", before)
+	}
+
+	intentTypes := analyzeIntent(req.Intent, b.knownTypes)
+	mem.mustAssert(Fact{Template: tmplAgent, Slots: Slots{
+		"agent_id": req.AgentID, "clearance": req.Context.Clearance, "purpose": req.Context.Purpose,
+	}})
+	mem.mustAssert(Fact{Template: tmplIntent, Slots: Slots{"text": req.Intent, "data_types": intentTypes}})
+	for _, src := range b.cfg.Sources {
+		mem.mustAssert(sourceFact(src))
+	}
+	r := runRules(mem, now)
+
+	after := before
+	if s != nil {
+		ops := b.exposureUpdate(sessionID, requestID, before, req, r.routed, intentTypes, now)
+		rec := Record{V: recordVersion, RequestID: requestID, SessionID: sessionID, AgentID: req.AgentID,
+			TS: timestamp(now), Ops: ops}
+		seq, err := b.writeAhead(ctx, rec)
+		if err != nil {
+			return Response{}, err
+		}
+		if err := applyOps(s.mem, ops); err != nil {
+			// Our own ops always apply; if not, memory may be half-updated,
+			// so drop it and let the next request reload from the store.
+			s.mem, s.known = nil, false
+			b.persist(ctx, s, seq, State{}, answered, false)
+			return Response{}, fmt.Errorf("broker: request %s: %w", requestID, err)
+		}
+		s.known = true
+		s.applied.Store(seq)
+		failpoint("after-apply")
+		after = stateOf(s.mem, sessionID)
+		if err := b.persist(ctx, s, seq, after, answered, true); err != nil {
+			return Response{}, err
+		}
+	}
+
+	resp = Response{
+		RequestID:      requestID,
+		Data:           map[string][]map[string]any{},
+		SourcesQueried: r.routed,
+		SourcesDenied:  r.denied,
+		SourcesSkipped: r.skipped,
+		Denials:        r.denials,
+		RuleTrace:      r.trace,
+		Exposure:       after.Clone(),
+	}
+	for _, id := range r.routed {
+		rows := b.sources[id].Rows
+		if rows == nil {
+			rows = []map[string]any{}
+		}
+		resp.Data[id] = rows
+	}
+	return resp, nil
+}
+
+// writeAhead makes rec durable in the WAL and returns its index, the
+// request's sequence number. With the WAL off it hands out the next number.
+func (b *Broker) writeAhead(ctx context.Context, rec Record) (uint64, error) {
+	if b.wal == nil {
+		return b.seq.Add(1), nil
+	}
+	data, err := EncodeRecord(rec)
+	if err != nil {
+		return 0, err
+	}
+	failpoint("before-wal-append")
+	start := time.Now()
+	idx, err := b.wal.Append(ctx, data)
+	if err != nil {
+		return 0, fmt.Errorf("broker: request %s: WAL append: %w", rec.RequestID, err)
+	}
+	b.metrics.walAppend.Observe(time.Since(start).Seconds())
+	failpoint("after-wal-append")
+	return idx, nil
+}
+
+// persist is step 7: in synchronous mode write the session's state and the
+// checkpoint to the store now; in async mode hand them to the writer. ok
+// false means there is nothing to store for seq, only its place in order.
+func (b *Broker) persist(ctx context.Context, s *session, seq uint64, st State, answered <-chan struct{}, ok bool) error {
+	if b.writer != nil {
+		b.writer.enqueue(writeItem{seq: seq, session: s, state: st, ok: ok, answered: answered})
+		return nil
+	}
+	if !ok {
+		return nil
+	}
+	// The record is durable: finish its store write even if the client left.
+	ctx = context.WithoutCancel(ctx)
+	var checkpoint uint64
+	if b.wal != nil {
+		checkpoint = b.checkpoints.peek(seq)
+	}
+	failpoint("before-store-write")
+	if err := b.store.Save(ctx, []SessionState{{SessionID: s.id, State: st}}, checkpoint); err != nil {
+		// The record stays in the WAL and the checkpoint stays below it, so
+		// the next start replays it into the store.
+		b.log.Error("broker: session store write failed; the WAL keeps the request for replay",
+			"session_id", s.id, "seq", seq, "err", err)
+		return fmt.Errorf("broker: request stored in the WAL but not in the session store: %w", err)
+	}
+	failpoint("after-store-write")
+	s.markStored(seq)
+	if b.wal != nil {
+		b.checkpoints.complete(seq)
+		b.advancePersisted(checkpoint)
+	}
+	return nil
+}
+
+// lastSeq is the highest sequence number handed out so far.
+func (b *Broker) lastSeq() uint64 {
+	if b.wal == nil {
+		return b.seq.Load()
+	}
+	_, last, err := b.wal.Bounds(context.Background())
+	if err != nil {
+		return b.checkpoints.value()
+	}
+	return last
+}

@@ -1,0 +1,147 @@
+package broker
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+)
+
+// MaxRequestBytes bounds a POST /v1/request body.
+const MaxRequestBytes = 1 << 20
+
+// Handler is the broker's HTTP API. It answers /healthz at once and the
+// rest with 503 until Serve hands it the broker, which is how /readyz stays
+// 503 while the WAL is replayed.
+type Handler struct {
+	broker atomic.Pointer[Broker]
+	mux    *http.ServeMux
+}
+
+// HandlerOptions configure a Handler; nil means the defaults.
+type HandlerOptions struct {
+	// Metrics serves GET /metrics (nil: 404), typically promhttp.HandlerFor
+	// over the registry given as Options.Registerer.
+	Metrics http.Handler
+}
+
+// NewHandler returns a Handler that is not ready yet.
+func NewHandler(opts *HandlerOptions) *Handler {
+	h := &Handler{mux: http.NewServeMux()}
+	h.mux.HandleFunc("POST /v1/request", h.request)
+	h.mux.HandleFunc("GET /v1/sessions/{id}", h.session)
+	h.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	h.mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if h.broker.Load() == nil {
+			writeError(w, http.StatusServiceUnavailable, "not ready: replaying the WAL")
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	})
+	if opts != nil && opts.Metrics != nil {
+		h.mux.Handle("GET /metrics", opts.Metrics)
+	}
+	return h
+}
+
+// Serve makes the handler answer with b; from now on /readyz is 200.
+func (h *Handler) Serve(b *Broker) { h.broker.Store(b) }
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
+
+func (h *Handler) ready(w http.ResponseWriter) *Broker {
+	b := h.broker.Load()
+	if b == nil {
+		writeError(w, http.StatusServiceUnavailable, "not ready: replaying the WAL")
+	}
+	return b
+}
+
+func (h *Handler) request(w http.ResponseWriter, r *http.Request) {
+	b := h.ready(w)
+	if b == nil {
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxRequestBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body over %d bytes", MaxRequestBytes))
+			return
+		}
+		writeError(w, http.StatusBadRequest, "reading request body: "+err.Error())
+		return
+	}
+	var req Request
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		writeError(w, http.StatusBadRequest, "request body is not a valid request: "+err.Error())
+		return
+	}
+	if dec.More() {
+		writeError(w, http.StatusBadRequest, "request body has data after the JSON object")
+		return
+	}
+
+	answered := make(chan struct{})
+	defer close(answered)
+	resp, err := b.handle(r.Context(), req, answered)
+	if err != nil {
+		var bad *RequestError
+		switch {
+		case errors.As(err, &bad):
+			writeError(w, http.StatusBadRequest, err.Error())
+		case errors.Is(err, ErrClosed):
+			writeError(w, http.StatusServiceUnavailable, err.Error())
+		default:
+			writeError(w, http.StatusInternalServerError, err.Error())
+		}
+		return
+	}
+	writeJSON(w, http.StatusOK, resp)
+	// The answer is on the wire before async mode's store write may crash.
+	if f, ok := w.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (h *Handler) session(w http.ResponseWriter, r *http.Request) {
+	b := h.ready(w)
+	if b == nil {
+		return
+	}
+	id := r.PathValue("id")
+	st, ok, err := b.Session(r.Context(), id)
+	switch {
+	case err != nil:
+		writeError(w, http.StatusInternalServerError, err.Error())
+	case !ok:
+		writeError(w, http.StatusNotFound, fmt.Sprintf("unknown session %q", id))
+	default:
+		writeJSON(w, http.StatusOK, st)
+	}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status, b = http.StatusInternalServerError, []byte(`{"error":"broker: encode response"}`)
+	}
+	b = append(b, '\n')
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(status)
+	w.Write(b)
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, map[string]string{"error": msg})
+}

@@ -1,0 +1,195 @@
+package broker
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+)
+
+// Templates of the facts a session's working memory holds.
+const (
+	tmplSession  = "session"
+	tmplExposure = "session_exposure"
+	tmplFlag     = "exposure_flag"
+)
+
+// Exposure categories: the session_exposure facts' category slot, each a
+// sorted set in State.
+const (
+	catDataTypes  = "data_types_seen"
+	catSources    = "sources_visited"
+	catPIISources = "pii_sources_accessed_list"
+	catAgents     = "agents_seen"
+	catPIIAgents  = "pii_agents"
+)
+
+// State is a session's cumulative exposure, one JSON object per session with
+// the keys Nautilus uses. Lists are sorted sets and never null.
+type State struct {
+	LastRequestID            string   `json:"last_request_id"`
+	LastSourcesQueried       []string `json:"last_sources_queried"`
+	DataTypesSeen            []string `json:"data_types_seen"`
+	SourcesVisited           []string `json:"sources_visited"`
+	PIISourcesAccessedList   []string `json:"pii_sources_accessed_list"`
+	PIISourcesAccessed       int      `json:"pii_sources_accessed"`
+	PurposeStartTS           float64  `json:"purpose_start_ts"`
+	PurposeTTLSeconds        float64  `json:"purpose_ttl_seconds"`
+	AgentsSeen               []string `json:"agents_seen"`
+	PIIAgents                []string `json:"pii_agents"`
+	ExposureFlags            []string `json:"exposure_flags"`
+	CumulativeClassification string   `json:"cumulative_classification"`
+}
+
+// newState returns the state of a session nothing has happened in yet.
+func newState() State {
+	s := State{CumulativeClassification: levelUnclassified}
+	s.normalize()
+	return s
+}
+
+// normalize sorts and de-duplicates the lists, replaces nil with empty, and
+// derives pii_sources_accessed from its list.
+func (s *State) normalize() {
+	for _, l := range []*[]string{&s.LastSourcesQueried, &s.DataTypesSeen, &s.SourcesVisited,
+		&s.PIISourcesAccessedList, &s.AgentsSeen, &s.PIIAgents, &s.ExposureFlags} {
+		*l = sortedSet(*l)
+	}
+	s.PIISourcesAccessed = len(s.PIISourcesAccessedList)
+	if s.CumulativeClassification == "" {
+		s.CumulativeClassification = levelUnclassified
+	}
+}
+
+// Clone returns a deep copy.
+func (s State) Clone() State {
+	c := s
+	for _, l := range []*[]string{&c.LastSourcesQueried, &c.DataTypesSeen, &c.SourcesVisited,
+		&c.PIISourcesAccessedList, &c.AgentsSeen, &c.PIIAgents, &c.ExposureFlags} {
+		*l = append([]string{}, *l...)
+	}
+	return c
+}
+
+func (s State) categories() map[string][]string {
+	return map[string][]string{
+		catDataTypes:  s.DataTypesSeen,
+		catSources:    s.SourcesVisited,
+		catPIISources: s.PIISourcesAccessedList,
+		catAgents:     s.AgentsSeen,
+		catPIIAgents:  s.PIIAgents,
+	}
+}
+
+// decodeState parses a stored state, naming the session when it is damaged.
+func decodeState(sessionID string, data []byte) (State, error) {
+	var s State
+	if err := json.Unmarshal(data, &s); err != nil {
+		return State{}, fmt.Errorf("broker: stored state of session %q does not decode: %w", sessionID, err)
+	}
+	s.normalize()
+	return s, nil
+}
+
+// memoryOf builds the working memory that holds a session's state as facts.
+func memoryOf(sessionID string, s State) *Memory {
+	m := NewMemory()
+	m.mustAssert(Fact{Template: tmplSession, Slots: Slots{
+		"session_id":                sessionID,
+		"last_request_id":           s.LastRequestID,
+		"last_sources_queried":      s.LastSourcesQueried,
+		"pii_sources_accessed":      float64(s.PIISourcesAccessed),
+		"purpose_start_ts":          s.PurposeStartTS,
+		"purpose_ttl_seconds":       s.PurposeTTLSeconds,
+		"cumulative_classification": s.CumulativeClassification,
+	}})
+	for cat, values := range s.categories() {
+		for _, v := range values {
+			m.mustAssert(exposureFact(sessionID, cat, v))
+		}
+	}
+	for _, flag := range s.ExposureFlags {
+		m.mustAssert(flagFact(sessionID, flag))
+	}
+	return m
+}
+
+func exposureFact(sessionID, category, value string) Fact {
+	return Fact{Template: tmplExposure, Slots: Slots{"session_id": sessionID, "category": category, "value": value}}
+}
+
+func flagFact(sessionID, flag string) Fact {
+	return Fact{Template: tmplFlag, Slots: Slots{"session_id": sessionID, "flag": flag}}
+}
+
+// mustAssert asserts a fact built by this package from well-typed values.
+func (m *Memory) mustAssert(f Fact) {
+	if _, err := m.Assert(f); err != nil {
+		panic(err)
+	}
+}
+
+// stateOf reads a session's state back from working memory.
+func stateOf(m *Memory, sessionID string) State {
+	s := State{}
+	for _, f := range m.Query(tmplSession, Slots{"session_id": sessionID}) {
+		s.LastRequestID = slotString(f, "last_request_id")
+		s.LastSourcesQueried = slotStrings(f, "last_sources_queried")
+		s.PurposeStartTS = slotNumber(f, "purpose_start_ts")
+		s.PurposeTTLSeconds = slotNumber(f, "purpose_ttl_seconds")
+		s.CumulativeClassification = slotString(f, "cumulative_classification")
+	}
+	lists := map[string]*[]string{
+		catDataTypes:  &s.DataTypesSeen,
+		catSources:    &s.SourcesVisited,
+		catPIISources: &s.PIISourcesAccessedList,
+		catAgents:     &s.AgentsSeen,
+		catPIIAgents:  &s.PIIAgents,
+	}
+	for _, f := range m.Query(tmplExposure, Slots{"session_id": sessionID}) {
+		if l, ok := lists[slotString(f, "category")]; ok {
+			*l = append(*l, slotString(f, "value"))
+		}
+	}
+	for _, f := range m.Query(tmplFlag, Slots{"session_id": sessionID}) {
+		s.ExposureFlags = append(s.ExposureFlags, slotString(f, "flag"))
+	}
+	s.normalize() // pii_sources_accessed is derived here, never incremented
+	return s
+}
+
+func slotString(f Fact, key string) string {
+	s, _ := f.Slots[key].(string)
+	return s
+}
+
+func slotNumber(f Fact, key string) float64 {
+	n, _ := f.Slots[key].(float64)
+	return n
+}
+
+func slotStrings(f Fact, key string) []string {
+	l, _ := f.Slots[key].([]string)
+	return l
+}
+
+func sortedSet(in []string) []string {
+	out := make([]string, 0, len(in))
+	seen := make(map[string]bool, len(in))
+	for _, v := range in {
+		if !seen[v] {
+			seen[v] = true
+			out = append(out, v)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func contains(list []string, v string) bool {
+	for _, e := range list {
+		if e == v {
+			return true
+		}
+	}
+	return false
+}
