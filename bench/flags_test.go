@@ -1,0 +1,96 @@
+package bench
+
+import (
+	"errors"
+	"flag"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/nautilus-go/nautilus/backend"
+	_ "github.com/nautilus-go/nautilus/backend/memory"
+)
+
+func TestParseFlagsErrorsNameTheFlag(t *testing.T) {
+	cases := []struct {
+		name string
+		args []string
+		flag string // the flag the message must name
+	}{
+		{"zero ops", []string{"-ops", "0"}, "-ops"},
+		{"negative size", []string{"-size", "-1"}, "-size"},
+		{"zero batch", []string{"-batch", "0"}, "-batch"},
+		{"zero count", []string{"-count", "0"}, "-count"},
+		{"zero records", []string{"-records", "0"}, "-records"},
+		{"not a number", []string{"-ops", "many"}, "-ops"},
+		{"bad concurrency entry", []string{"-concurrency", "1,x"}, "-concurrency"},
+		{"zero concurrency", []string{"-concurrency", "0"}, "-concurrency"},
+		{"empty concurrency entry", []string{"-concurrency", "1,,8"}, "-concurrency"},
+		{"unknown sync mode", []string{"-sync", "sometimes"}, "-sync"},
+		{"unknown workload", []string{"-workload", "append,scan"}, "-workload"},
+		{"unknown backend", []string{"-backends", "memory,nosuch"}, "-backends"},
+		{"unknown format", []string{"-format", "xml"}, "-format"},
+		{"unknown flag", []string{"-nosuch"}, "-nosuch"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := ParseFlags(c.args, io.Discard)
+			var usage *UsageError
+			require.ErrorAs(t, err, &usage)
+			assert.Contains(t, err.Error(), c.flag)
+			assert.True(t, strings.HasPrefix(err.Error(), "walbench: "), "error %q has the package prefix", err)
+		})
+	}
+}
+
+func TestParseFlagsRejectsArguments(t *testing.T) {
+	_, err := ParseFlags([]string{"jsonl"}, io.Discard)
+	var usage *UsageError
+	require.ErrorAs(t, err, &usage)
+	assert.Contains(t, err.Error(), `"jsonl"`)
+}
+
+func TestParseFlagsDefaults(t *testing.T) {
+	cmd, err := ParseFlags(nil, io.Discard)
+	require.NoError(t, err)
+	def := DefaultOptions()
+	assert.Equal(t, def.Workloads, cmd.Workloads)
+	assert.Equal(t, Subjects(), cmd.Backends, "every backend and baseline")
+	assert.Equal(t, []int{1, 64}, cmd.Concurrency)
+	assert.Equal(t, []backend.SyncMode{backend.SyncAlways}, cmd.Sync)
+	assert.Equal(t, 100_000, cmd.Records, "the default run replays a small log")
+	assert.Equal(t, FormatText, cmd.Format)
+
+	cmd, err = ParseFlags([]string{"-workload", "replay"}, io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, 1_000_000, cmd.Records, "an explicit replay run replays a million records")
+}
+
+func TestParseFlagsReadsLists(t *testing.T) {
+	cmd, err := ParseFlags([]string{"-backends", "memory, fdatasync", "-concurrency", "1,8,64",
+		"-sync", "always,none", "-workload", "append,truncate", "-format", "bench", "-o", "out.txt"}, io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"memory", "fdatasync"}, cmd.Backends)
+	assert.Equal(t, []int{1, 8, 64}, cmd.Concurrency)
+	assert.Equal(t, []backend.SyncMode{backend.SyncAlways, backend.SyncNone}, cmd.Sync)
+	assert.Equal(t, []string{"append", "truncate"}, cmd.Workloads)
+	assert.Equal(t, "out.txt", cmd.Output)
+}
+
+func TestParseFlagsHelpPrintsUsage(t *testing.T) {
+	var out strings.Builder
+	_, err := ParseFlags([]string{"-h"}, &out)
+	assert.True(t, errors.Is(err, flag.ErrHelp))
+	assert.Contains(t, out.String(), "-concurrency")
+	assert.Contains(t, out.String(), "fdatasync")
+}
+
+func TestSubjectsOrderPutsEachRawLibraryAfterItsBackend(t *testing.T) {
+	got := orderSubjects([]string{"tidwall-raw", "pebble", "bbolt-raw", "memory", "jsonl", "fdatasync",
+		"tidwall", "pebble-raw", "bbolt", "custom"})
+	assert.Equal(t, []string{"fdatasync", "memory", "bbolt", "bbolt-raw", "custom", "jsonl",
+		"pebble", "pebble-raw", "tidwall", "tidwall-raw"}, got)
+}

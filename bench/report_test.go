@@ -1,0 +1,184 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"encoding/xml"
+	"io"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// sampleReport is a report with known figures, no measuring.
+func sampleReport() *Report {
+	lat := func(p50 time.Duration) Summary {
+		return Summary{Count: 1000, Mean: p50 + p50/10, P50: p50, P90: 2 * p50, P99: 4 * p50, P999: 8 * p50, Max: 10 * p50}
+	}
+	appendRow := func(name string, baseline bool, conc int, sync string, p50 time.Duration, elapsed time.Duration) Result {
+		return Result{Workload: WorkloadAppend, Backend: name, Baseline: baseline, Size: 200, Batch: 1,
+			Concurrency: conc, Sync: sync, Run: 1, Ops: 1000, Records: 1000, Bytes: 200_000,
+			Elapsed: elapsed, Latency: lat(p50), Syncs: 1000, Mallocs: 3000}
+	}
+	return &Report{
+		Env:     Environment{GOOS: "linux", GOARCH: "amd64", CPUs: 2, GoVersion: "go1.26", Dir: "/tmp/x", FS: "ext4"},
+		Options: Options{Count: 1},
+		Results: []Result{
+			appendRow(Fdatasync, true, 1, "always", 200*time.Microsecond, 250*time.Millisecond),
+			appendRow("jsonl", false, 1, "always", 220*time.Microsecond, 280*time.Millisecond),   // 1.10: PASS
+			appendRow("tidwall", false, 1, "always", 400*time.Microsecond, 450*time.Millisecond), // 2.00: MISS
+			appendRow(TidwallRaw, true, 1, "always", 300*time.Microsecond, 350*time.Millisecond), // tidwall ÷ raw 1.33: MISS
+			appendRow("jsonl", false, 64, "always", 2*time.Millisecond, 20*time.Millisecond),     // 14x: PASS
+			appendRow("jsonl", false, 1, "none", 1500*time.Nanosecond, 1500*time.Microsecond),    // 1.5 µs/op: PASS
+			{Workload: WorkloadReplay, Backend: "jsonl", Size: 200, Batch: fillBatch, Concurrency: 1, Sync: "always",
+				Run: 1, Ops: 100_000, Records: 100_000, Bytes: 20_000_000, Elapsed: 200 * time.Millisecond, Open: time.Millisecond}, // 500k/s: MISS
+		},
+	}
+}
+
+var (
+	benchName  = regexp.MustCompile(`^Benchmark[^a-z\s]\S*$`)
+	configLine = regexp.MustCompile(`^[a-z][^\sA-Z:]*: `)
+	unitToken  = regexp.MustCompile(`^\S+$`)
+)
+
+// TestBenchLinesParse checks every line against the Go benchmark format
+// that benchstat reads: config lines "key: value", and result lines of a
+// name, an iteration count, then value-unit pairs.
+func TestBenchLinesParse(t *testing.T) {
+	var out bytes.Buffer
+	require.NoError(t, sampleReport().WriteBench(&out))
+	results := 0
+	sc := bufio.NewScanner(&out)
+	for sc.Scan() {
+		line := sc.Text()
+		if configLine.MatchString(line) {
+			continue
+		}
+		fields := strings.Fields(line)
+		require.GreaterOrEqual(t, len(fields), 4, "line %q", line)
+		assert.Regexp(t, benchName, fields[0])
+		assert.Contains(t, fields[0], "/backend=")
+		_, err := strconv.ParseInt(fields[1], 10, 64)
+		assert.NoError(t, err, "iterations in %q", line)
+		pairs := fields[2:]
+		require.Zero(t, len(pairs)%2, "value-unit pairs in %q", line)
+		units := map[string]bool{}
+		for i := 0; i < len(pairs); i += 2 {
+			_, err := strconv.ParseFloat(pairs[i], 64)
+			assert.NoError(t, err, "value %q in %q", pairs[i], line)
+			assert.Regexp(t, unitToken, pairs[i+1])
+			units[pairs[i+1]] = true
+		}
+		assert.True(t, units["ns/op"] && units["MB/s"] && units["fsyncs/op"] && units["allocs/op"], "line %q", line)
+		results++
+	}
+	assert.Equal(t, len(sampleReport().Results), results)
+}
+
+func TestBenchNameCarriesTheSettings(t *testing.T) {
+	r := sampleReport().Results[0]
+	assert.Equal(t, "BenchmarkWAL/backend=fdatasync/workload=append/batch=1/size=200/conc=1/sync=always", BenchName(r))
+	r.Workload, r.Mode = "broker", "async+wal"
+	assert.Contains(t, BenchName(r), "/workload=broker/mode=async+wal/")
+}
+
+func TestJSONIsOneObjectPerRow(t *testing.T) {
+	var out bytes.Buffer
+	rep := sampleReport()
+	require.NoError(t, rep.WriteJSON(&out))
+	dec := json.NewDecoder(&out)
+	var rows []map[string]any
+	for {
+		var m map[string]any
+		if err := dec.Decode(&m); err == io.EOF {
+			break
+		} else {
+			require.NoError(t, err)
+		}
+		rows = append(rows, m)
+	}
+	require.Len(t, rows, len(rep.Results))
+	assert.Equal(t, "jsonl", rows[1]["backend"])
+	assert.EqualValues(t, 220_000, rows[1]["p50_ns"])
+	assert.EqualValues(t, 1, rows[1]["fsyncs_per_op"])
+	assert.EqualValues(t, 3, rows[1]["allocs_per_op"])
+}
+
+func TestTargetsAreComputedFromTheRows(t *testing.T) {
+	got := map[string]Target{}
+	for _, tg := range EvaluateTargets(sampleReport().Summary()) {
+		got[tg.Name] = tg
+	}
+	check := func(name, status string, value float64) {
+		t.Helper()
+		tg, ok := got[name]
+		require.True(t, ok, "target %q", name)
+		assert.Equal(t, status, tg.Status, name)
+		if status != Missing {
+			assert.InDelta(t, value, tg.Got, 0.001, name)
+		}
+	}
+	check("jsonl ÷ fdatasync, p50 per Append, sync=always, 1 writer", Pass, 1.1)
+	check("tidwall ÷ fdatasync, p50 per Append, sync=always, 1 writer", Miss, 2)
+	check("tidwall ÷ tidwall-raw, p50 per Append, sync=always, 1 writer", Miss, 4.0/3)
+	check("pebble ÷ fdatasync, p50 per Append, sync=always, 1 writer", Missing, 0)
+	check("jsonl, 64 writers ÷ 1 writer, Appends/s, sync=always", Pass, 14)
+	check("jsonl replay, 200-byte records", Miss, 500_000)
+	check("jsonl append, sync=none, 1 writer, 200-byte records", Pass, 1.5)
+	assert.Equal(t, "16% over", got["tidwall ÷ tidwall-raw, p50 per Append, sync=always, 1 writer"].Note)
+	assert.Equal(t, "50% short", got["jsonl replay, 200-byte records"].Note)
+}
+
+func TestTextEndsWithTheTargets(t *testing.T) {
+	var out bytes.Buffer
+	require.NoError(t, sampleReport().WriteText(&out))
+	text := out.String()
+	assert.Contains(t, text, "append, sync=always, 200-byte records, batch 1")
+	assert.Contains(t, text, "replay, 100000 records of 200 bytes")
+	i := strings.Index(text, "targets")
+	require.Positive(t, i)
+	assert.Contains(t, text[i:], "PASS  jsonl ÷ fdatasync")
+	assert.Contains(t, text[i:], "MISS  tidwall ÷ fdatasync")
+}
+
+func TestSummaryTakesTheMedianOfRepetitions(t *testing.T) {
+	rep := sampleReport()
+	base := rep.Results[0]
+	rep.Results = nil
+	for i, p50 := range []time.Duration{300, 100, 200} {
+		r := base
+		r.Run = i + 1
+		r.Latency.P50 = p50 * time.Microsecond
+		r.Elapsed = time.Duration(i+1) * time.Second
+		rep.Results = append(rep.Results, r)
+	}
+	s := rep.Summary()
+	require.Len(t, s, 1)
+	assert.Equal(t, 200*time.Microsecond, s[0].Latency.P50)
+	assert.Equal(t, 2*time.Second, s[0].Elapsed)
+}
+
+func TestChartIsWellFormedSVG(t *testing.T) {
+	var out bytes.Buffer
+	require.NoError(t, sampleReport().WriteChart(&out))
+	dec := xml.NewDecoder(&out)
+	polylines := 0
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			break
+		}
+		require.NoError(t, err)
+		if se, ok := tok.(xml.StartElement); ok && se.Name.Local == "polyline" {
+			polylines++
+		}
+	}
+	assert.Equal(t, 6, polylines, "one line per append row")
+}

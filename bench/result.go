@@ -1,0 +1,73 @@
+package bench
+
+import "time"
+
+// Workload names.
+const (
+	WorkloadAppend   = "append"
+	WorkloadReplay   = "replay"
+	WorkloadTruncate = "truncate"
+)
+
+// Workloads lists the workloads in the order a run measures them.
+var Workloads = []string{WorkloadAppend, WorkloadReplay, WorkloadTruncate}
+
+// Result is one measured row: one subject under one workload and setting.
+type Result struct {
+	Workload    string `json:"workload"`
+	Backend     string `json:"backend"`        // a registered backend or a baseline
+	Baseline    bool   `json:"baseline"`       // fdatasync or a raw library
+	Mode        string `json:"mode,omitempty"` // broker: sync, sync+wal or async+wal
+	Size        int    `json:"size"`
+	Batch       int    `json:"batch"`
+	Concurrency int    `json:"concurrency"` // writers, or broker clients
+	Sync        string `json:"sync"`
+	Run         int    `json:"run"` // repetition, from 1 to -count
+
+	Ops     int64         `json:"ops"`     // measured operations: Appends, records replayed, TruncateFronts, requests
+	Records int64         `json:"records"` // records written, replayed or truncated
+	Bytes   int64         `json:"bytes"`   // payload bytes
+	Elapsed time.Duration `json:"elapsed_ns"`
+	Open    time.Duration `json:"open_ns,omitempty"` // replay: opening the filled log
+	Latency Summary       `json:"-"`
+	Syncs   int64         `json:"fsyncs"`
+	Mallocs uint64        `json:"mallocs"` // heap allocations in the measured window
+}
+
+// OpsPerSec returns measured operations per second of wall time.
+func (r Result) OpsPerSec() float64 { return perSec(float64(r.Ops), r.Elapsed) }
+
+// RecordsPerSec returns records per second of wall time.
+func (r Result) RecordsPerSec() float64 { return perSec(float64(r.Records), r.Elapsed) }
+
+// MBPerSec returns payload megabytes (10^6 bytes, as go test reports) per second.
+func (r Result) MBPerSec() float64 { return perSec(float64(r.Bytes)/1e6, r.Elapsed) }
+
+// NsPerOp returns wall time per operation, as go test's ns/op: under
+// concurrency it is the inverse of throughput, not an operation's latency.
+func (r Result) NsPerOp() float64 {
+	if r.Ops == 0 {
+		return 0
+	}
+	return float64(r.Elapsed.Nanoseconds()) / float64(r.Ops)
+}
+
+// SyncsPerOp returns counted fsyncs per operation.
+func (r Result) SyncsPerOp() float64 { return ratio(float64(r.Syncs), float64(r.Ops)) }
+
+// AllocsPerOp returns heap allocations per operation.
+func (r Result) AllocsPerOp() float64 { return ratio(float64(r.Mallocs), float64(r.Ops)) }
+
+func perSec(n float64, d time.Duration) float64 {
+	if d <= 0 {
+		return 0
+	}
+	return n / d.Seconds()
+}
+
+func ratio(a, b float64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return a / b
+}

@@ -1,0 +1,232 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/nautilus-go/nautilus/backend"
+)
+
+// Options configures a run. Start from DefaultOptions: zero counts are
+// rejected by Run, not defaulted.
+type Options struct {
+	Backends    []string           // rows to measure: registered backends and baselines (Subjects)
+	Workloads   []string           // append, replay, truncate, broker
+	Ops         int                // Appends per append row, requests per broker row
+	Records     int                // records filled for a replay or truncate row
+	Size        int                // bytes per record
+	Batch       int                // records per Append
+	Concurrency []int              // writers per append row
+	Clients     []int              // concurrent clients per broker row
+	Sync        []backend.SyncMode // durability of the rows
+	Dir         string             // parent of the rows' directories; "" a temporary one, removed
+	Count       int                // repetitions of every row, for benchstat
+	Progress    io.Writer          // one line per finished row; nil for none
+}
+
+// DefaultOptions returns the default run: every subject, append and a small
+// replay, 1 and 64 writers, SyncAlways.
+func DefaultOptions() Options {
+	return Options{
+		Backends:    Subjects(),
+		Workloads:   []string{WorkloadAppend, WorkloadReplay},
+		Ops:         2000,
+		Records:     100_000,
+		Size:        200,
+		Batch:       1,
+		Concurrency: []int{1, 64},
+		Clients:     []int{1, 16},
+		Sync:        []backend.SyncMode{backend.SyncAlways},
+		Count:       1,
+	}
+}
+
+func (o Options) check() error {
+	positive := []struct {
+		flag string
+		n    int
+	}{{"ops", o.Ops}, {"records", o.Records}, {"size", o.Size}, {"batch", o.Batch}, {"count", o.Count}}
+	for _, p := range positive {
+		if p.n <= 0 {
+			return &UsageError{Flag: p.flag, Err: fmt.Errorf("must be positive, got %d", p.n)}
+		}
+	}
+	for flag, list := range map[string][]int{"concurrency": o.Concurrency, "clients": o.Clients} {
+		if len(list) == 0 {
+			return &UsageError{Flag: flag, Err: fmt.Errorf("needs at least one value")}
+		}
+		for _, n := range list {
+			if n <= 0 {
+				return &UsageError{Flag: flag, Err: fmt.Errorf("must be positive, got %d", n)}
+			}
+		}
+	}
+	if len(o.Sync) == 0 {
+		return &UsageError{Flag: "sync", Err: fmt.Errorf("needs at least one mode")}
+	}
+	if len(o.Workloads) == 0 {
+		return &UsageError{Flag: "workload", Err: fmt.Errorf("needs at least one workload")}
+	}
+	for _, w := range o.Workloads {
+		if !contains(Workloads, w) {
+			return &UsageError{Flag: "workload", Err: fmt.Errorf("unknown workload %q (known: %v)", w, Workloads)}
+		}
+	}
+	if len(o.Backends) == 0 {
+		return &UsageError{Flag: "backends", Err: fmt.Errorf("needs at least one backend")}
+	}
+	for _, b := range o.Backends {
+		if _, err := lookupSubject(b); err != nil {
+			return &UsageError{Flag: "backends", Err: err}
+		}
+	}
+	return nil
+}
+
+func contains[T comparable](list []T, v T) bool {
+	for _, x := range list {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// plan lists the rows of a run, repetitions interleaved so that drift in the
+// machine's load spreads over every subject.
+func (o Options) plan() ([]row, error) {
+	var subjects []subject
+	for _, name := range orderSubjects(o.Backends) {
+		s, err := lookupSubject(name)
+		if err != nil {
+			return nil, err
+		}
+		subjects = append(subjects, s)
+	}
+	var rows []row
+	for run := 1; run <= o.Count; run++ {
+		for _, wl := range Workloads {
+			if !contains(o.Workloads, wl) {
+				continue
+			}
+			for _, mode := range o.Sync {
+				conc := []int{1}
+				if wl == WorkloadAppend {
+					conc = o.Concurrency
+				}
+				for _, c := range conc {
+					for _, s := range subjects {
+						if wl == WorkloadTruncate && s.name == Fdatasync {
+							continue // a plain file has no front to drop
+						}
+						r := row{subject: s, workload: wl, sync: mode, size: o.Size, batch: o.Batch,
+							concurrency: c, ops: o.Ops, run: run}
+						if wl != WorkloadAppend {
+							r.ops, r.batch = o.Records, fillBatch
+						}
+						rows = append(rows, r)
+					}
+				}
+			}
+		}
+	}
+	return rows, nil
+}
+
+// Run measures every row of o. A WAL error stops the run: it is returned,
+// naming the row, with the report of the rows measured before it.
+func Run(ctx context.Context, o Options) (*Report, error) {
+	if err := o.check(); err != nil {
+		return nil, err
+	}
+	rows, err := o.plan()
+	if err != nil {
+		return nil, err
+	}
+	parent := o.Dir
+	if parent == "" {
+		tmp, err := os.MkdirTemp("", "walbench-")
+		if err != nil {
+			return nil, fmt.Errorf("walbench: temporary directory: %w", err)
+		}
+		defer os.RemoveAll(tmp)
+		parent = tmp
+	} else if err := os.MkdirAll(parent, 0o755); err != nil {
+		return nil, fmt.Errorf("walbench: -dir %s: %w", parent, err)
+	}
+
+	rep := &Report{Env: currentEnv(parent), Options: o, Results: make([]Result, 0, len(rows))}
+	started := time.Now()
+	for i, r := range rows {
+		if err := ctx.Err(); err != nil {
+			return rep, err
+		}
+		dir := filepath.Join(parent, fmt.Sprintf("%04d-%s-%s", i+1, r.workload, r.subject.name))
+		res, err := measure(ctx, r, dir)
+		if rmErr := os.RemoveAll(dir); err == nil && rmErr != nil {
+			err = rmErr
+		}
+		if err != nil {
+			return rep, fmt.Errorf("walbench: %s: %w", label(r.result()), err)
+		}
+		rep.Results = append(rep.Results, res)
+		if o.Progress != nil {
+			fmt.Fprintf(o.Progress, "walbench: [%d/%d %s] %s: %s\n", i+1, len(rows),
+				time.Since(started).Round(time.Second), label(res), brief(res))
+		}
+	}
+	return rep, nil
+}
+
+// measure takes one row in its own directory.
+func measure(ctx context.Context, r row, dir string) (Result, error) {
+	o := storeOptions{dir: dir, sync: r.sync, size: r.size}
+	switch r.workload {
+	case WorkloadReplay:
+		return runReplay(ctx, r.subject, o, r)
+	}
+	s, err := r.subject.open(ctx, o)
+	if err != nil {
+		return r.result(), fmt.Errorf("open: %w", err)
+	}
+	var res Result
+	if r.workload == WorkloadTruncate {
+		res, err = runTruncate(ctx, s, r)
+	} else {
+		res, err = runAppend(ctx, s, r)
+	}
+	releaseStore(ctx, r.subject.name, s)
+	if cerr := s.close(); err == nil && cerr != nil {
+		err = fmt.Errorf("close: %w", cerr)
+	}
+	return res, err
+}
+
+// label names a row the way the bench format does, without "backend=".
+func label(r Result) string {
+	s := fmt.Sprintf("%s %s", r.Workload, r.Backend)
+	if r.Mode != "" {
+		s += " " + r.Mode
+	}
+	if r.Workload == WorkloadAppend {
+		s += fmt.Sprintf(" conc=%d", r.Concurrency)
+	}
+	return s + " sync=" + r.Sync
+}
+
+// brief is the progress line's summary of a result.
+func brief(r Result) string {
+	unit := "ops/s"
+	if r.Workload == WorkloadReplay {
+		unit = "records/s"
+	}
+	s := fmt.Sprintf("%.0f %s", r.OpsPerSec(), unit)
+	if r.Latency.Count > 0 {
+		s += fmt.Sprintf(", p50 %s, p99 %s", fmtDuration(r.Latency.P50), fmtDuration(r.Latency.P99))
+	}
+	return s
+}

@@ -1,0 +1,202 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"github.com/nautilus-go/nautilus/backend"
+)
+
+// store is what one row measures: a WAL opened through package backend, or a
+// baseline that uses a file or a library directly.
+type store interface {
+	// append writes recs as one operation; under SyncAlways they are durable
+	// when it returns. It is safe for concurrent use.
+	append(ctx context.Context, recs [][]byte) error
+	// replay calls fn for every record in order and returns how many it read.
+	replay(ctx context.Context, fn func(data []byte)) (int64, error)
+	// truncateFront drops the records with index < before (indexes from 1).
+	truncateFront(ctx context.Context, before uint64) error
+	// syncs returns the fsyncs counted since the store was opened.
+	syncs() int64
+	close() error
+}
+
+// storeOptions is what every store opener gets.
+type storeOptions struct {
+	dir  string           // a directory owned by the store
+	sync backend.SyncMode // the durability of append
+	size int              // the record size of the run, for stores without framing
+}
+
+// subject is a row's store kind: a registered backend or a baseline.
+type subject struct {
+	name     string
+	baseline bool
+	open     func(ctx context.Context, o storeOptions) (store, error)
+}
+
+// errUnsupported marks a workload a baseline has no equivalent for.
+var errUnsupported = errors.ErrUnsupported
+
+// Baseline names, in display order.
+const (
+	Fdatasync  = "fdatasync"
+	TidwallRaw = "tidwall-raw"
+	PebbleRaw  = "pebble-raw"
+	BboltRaw   = "bbolt-raw"
+)
+
+var baselines = map[string]func(ctx context.Context, o storeOptions) (store, error){
+	Fdatasync:  openFdatasync,
+	TidwallRaw: openTidwallRaw,
+	PebbleRaw:  openPebbleRaw,
+	BboltRaw:   openBboltRaw,
+}
+
+// Subjects returns every name -backends accepts: the baselines and the
+// registered backends, in the order rows are shown.
+func Subjects() []string {
+	names := append([]string{Fdatasync}, backend.Drivers()...)
+	for _, raw := range []string{TidwallRaw, PebbleRaw, BboltRaw} {
+		names = append(names, raw)
+	}
+	return orderSubjects(names)
+}
+
+// orderSubjects puts fdatasync first, then memory, then each backend followed
+// by its raw library, so a backend's row sits next to its baseline.
+func orderSubjects(names []string) []string {
+	rank := func(n string) (int, string) {
+		switch n {
+		case Fdatasync:
+			return 0, ""
+		case "memory":
+			return 1, ""
+		}
+		if base, ok := rawOf(n); ok {
+			return 2, base + "\x01"
+		}
+		return 2, n
+	}
+	out := slices.Clone(names)
+	slices.SortStableFunc(out, func(a, b string) int {
+		ra, ka := rank(a)
+		rb, kb := rank(b)
+		if ra != rb {
+			return ra - rb
+		}
+		switch {
+		case ka < kb:
+			return -1
+		case ka > kb:
+			return 1
+		}
+		return 0
+	})
+	return slices.Compact(out)
+}
+
+// rawOf returns the backend a raw baseline mirrors: "tidwall" for "tidwall-raw".
+func rawOf(name string) (string, bool) {
+	switch name {
+	case TidwallRaw:
+		return "tidwall", true
+	case PebbleRaw:
+		return "pebble", true
+	case BboltRaw:
+		return "bbolt", true
+	}
+	return "", false
+}
+
+func lookupSubject(name string) (subject, error) {
+	if open, ok := baselines[name]; ok {
+		return subject{name: name, baseline: true, open: open}, nil
+	}
+	if slices.Contains(backend.Drivers(), name) {
+		return subject{name: name, open: func(ctx context.Context, o storeOptions) (store, error) {
+			return openFramework(ctx, name, o)
+		}}, nil
+	}
+	return subject{}, fmt.Errorf("unknown backend %q (known: %v)", name, Subjects())
+}
+
+// commitCounter counts the driver commits and Sync calls of a framework WAL.
+type commitCounter struct {
+	backend.NopObserver
+	commits atomic.Int64
+	synced  atomic.Int64
+}
+
+func (c *commitCounter) Committed(records, bytes, callers int, d time.Duration) { c.commits.Add(1) }
+func (c *commitCounter) Synced(time.Duration)                                   { c.synced.Add(1) }
+
+// framework is a WAL opened through backend.Open, with all the shared
+// machinery (lock, group commit, fail-stop) a user gets.
+type framework struct {
+	wal     backend.WAL
+	durable bool // every commit fsyncs under SyncAlways
+	count   *commitCounter
+}
+
+func openFramework(ctx context.Context, name string, o storeOptions) (store, error) {
+	c := &commitCounter{}
+	w, err := backend.Open(ctx, backend.Config{Backend: name, Dir: o.dir, Sync: o.sync, Observer: c})
+	if err != nil {
+		return nil, err
+	}
+	// The memory backend does no I/O: its commits are not fsyncs.
+	durable := o.sync == backend.SyncAlways && name != "memory"
+	return &framework{wal: w, durable: durable, count: c}, nil
+}
+
+func (f *framework) append(ctx context.Context, recs [][]byte) error {
+	_, err := f.wal.Append(ctx, recs...)
+	return err
+}
+
+func (f *framework) replay(ctx context.Context, fn func([]byte)) (int64, error) {
+	first, _, err := f.wal.Bounds(ctx)
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	err = f.wal.Replay(ctx, first, func(_ uint64, data []byte) error {
+		n++
+		fn(data)
+		return nil
+	})
+	return n, err
+}
+
+func (f *framework) truncateFront(ctx context.Context, before uint64) error {
+	return f.wal.TruncateFront(ctx, before)
+}
+
+// syncs counts one fsync per driver commit under SyncAlways (a group-commit
+// batch shares one), plus explicit Sync calls.
+func (f *framework) syncs() int64 {
+	if !f.durable {
+		return 0
+	}
+	return f.count.commits.Load() + f.count.synced.Load()
+}
+
+func (f *framework) close() error { return f.wal.Close() }
+
+// release empties an in-memory log before it is dropped: the memory backend
+// keeps each directory's records for the life of the process.
+func releaseStore(ctx context.Context, name string, s store) {
+	f, ok := s.(*framework)
+	if !ok || name != "memory" {
+		return
+	}
+	if _, last, err := f.wal.Bounds(ctx); err == nil {
+		_ = f.wal.TruncateFront(ctx, last+1)
+	}
+}

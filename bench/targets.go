@@ -1,0 +1,153 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"text/tabwriter"
+)
+
+// Target statuses.
+const (
+	Pass    = "PASS"
+	Miss    = "MISS"
+	Missing = "n/a" // the run has no rows to compute it from
+)
+
+// Target is one performance goal checked against a run's rows.
+type Target struct {
+	Name   string  // what is compared
+	Op     string  // "<=" or ">="
+	Want   float64 // the bound
+	Unit   string  // of Got and Want; "" for a ratio
+	Got    float64
+	Status string // Pass, Miss or Missing
+	Note   string // Miss: by how much; Missing: which rows are needed
+}
+
+// targetSize is the record size the targets are stated for.
+const targetSize = 200
+
+// rowFinder finds a row's median result among a run's summary rows.
+type rowFinder []Result
+
+func (rows rowFinder) find(workload, backend, mode, sync string, conc int) (Result, bool) {
+	for _, r := range rows {
+		if r.Workload == workload && r.Backend == backend && r.Mode == mode && r.Sync == sync &&
+			(conc == 0 || r.Concurrency == conc) && r.Size == targetSize &&
+			(workload != WorkloadAppend || r.Batch == 1) {
+			return r, true
+		}
+	}
+	return Result{}, false
+}
+
+// EvaluateTargets checks the project's performance targets against rows
+// (one result per row, as Report.Summary returns). A target whose rows are
+// not in the run is Missing, with a note saying what to run.
+func EvaluateTargets(rows []Result) []Target {
+	f := rowFinder(rows)
+	var out []Target
+	p50 := func(r Result) float64 { return float64(r.Latency.P50) }
+	ops := func(r Result) float64 { return r.OpsPerSec() }
+
+	// ratio builds a target comparing metric(a) to metric(b).
+	type side struct {
+		workload, backend, mode, sync string
+		conc                          int
+	}
+	ratio := func(name, op string, want float64, a, b side, metric func(Result) float64, need string) Target {
+		t := Target{Name: name, Op: op, Want: want}
+		ra, okA := f.find(a.workload, a.backend, a.mode, a.sync, a.conc)
+		rb, okB := f.find(b.workload, b.backend, b.mode, b.sync, b.conc)
+		if !okA || !okB || metric(rb) == 0 {
+			t.Status, t.Note = Missing, need
+			return t
+		}
+		t.Got = metric(ra) / metric(rb)
+		return t.judge()
+	}
+	appendAt := func(backend string, conc int) side {
+		return side{WorkloadAppend, backend, "", "always", conc}
+	}
+	needAppend := "needs append rows at -size 200 -batch 1 -sync always"
+
+	for _, c := range []struct {
+		backend string
+		want    float64
+	}{{"jsonl", 1.2}, {"tidwall", 1.5}, {"pebble", 1.5}} {
+		out = append(out, ratio(c.backend+" ÷ fdatasync, p50 per Append, sync=always, 1 writer", "<=", c.want,
+			appendAt(c.backend, 1), appendAt(Fdatasync, 1), p50, needAppend+" and the "+c.backend+" and fdatasync rows"))
+	}
+	for _, b := range []string{"tidwall", "pebble", "bbolt"} {
+		raw := b + "-raw"
+		out = append(out, ratio(b+" ÷ "+raw+", p50 per Append, sync=always, 1 writer", "<=", 1.15,
+			appendAt(b, 1), appendAt(raw, 1), p50, needAppend+" and the "+b+" and "+raw+" rows"))
+	}
+	for _, b := range []string{"jsonl", "tidwall", "pebble"} {
+		out = append(out, ratio(b+", 64 writers ÷ 1 writer, Appends/s, sync=always", ">=", 10,
+			appendAt(b, 64), appendAt(b, 1), ops, needAppend+" -concurrency 1,64"))
+	}
+
+	replay := Target{Name: "jsonl replay, 200-byte records", Op: ">=", Want: 1e6, Unit: "records/s"}
+	if r, ok := f.find(WorkloadReplay, "jsonl", "", "always", 0); ok {
+		replay.Got = r.RecordsPerSec()
+		replay = replay.judge()
+	} else if r, ok := f.find(WorkloadReplay, "jsonl", "", "none", 0); ok {
+		replay.Got = r.RecordsPerSec()
+		replay = replay.judge()
+	} else {
+		replay.Status, replay.Note = Missing, "needs -workload replay -size 200 with the jsonl row"
+	}
+	out = append(out, replay)
+
+	none := Target{Name: "jsonl append, sync=none, 1 writer, 200-byte records", Op: "<=", Want: 2, Unit: "µs/op"}
+	if r, ok := f.find(WorkloadAppend, "jsonl", "", "none", 1); ok {
+		none.Got = r.NsPerOp() / 1e3
+		none = none.judge()
+	} else {
+		none.Status, none.Note = Missing, "needs -sync none -size 200 -batch 1 with the jsonl row"
+	}
+	return append(out, none)
+}
+
+func (t Target) judge() Target {
+	ok := t.Got <= t.Want
+	if t.Op == ">=" {
+		ok = t.Got >= t.Want
+	}
+	if ok {
+		t.Status = Pass
+		return t
+	}
+	t.Status = Miss
+	if t.Op == ">=" {
+		t.Note = fmt.Sprintf("%.0f%% short", (1-t.Got/t.Want)*100)
+	} else {
+		t.Note = fmt.Sprintf("%.0f%% over", (t.Got/t.Want-1)*100)
+	}
+	return t
+}
+
+func (t Target) value(v float64) string {
+	switch {
+	case t.Unit == "":
+		return fmt.Sprintf("%.2f", v)
+	case v >= 1e4:
+		return fmt.Sprintf("%.0f %s", v, t.Unit)
+	}
+	return fmt.Sprintf("%.2f %s", v, t.Unit)
+}
+
+func writeTargets(w io.Writer, targets []Target) error {
+	fmt.Fprintln(w, "targets (computed from the rows above)")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	sym := map[string]string{"<=": "≤", ">=": "≥"}
+	for _, t := range targets {
+		got := "-"
+		if t.Status != Missing {
+			got = t.value(t.Got)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s %s\t%s\n", t.Status, t.Name, got, sym[t.Op], t.value(t.Want), t.Note)
+	}
+	return tw.Flush()
+}
