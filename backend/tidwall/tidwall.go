@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+	"sync/atomic"
 
 	"github.com/nautilus-go/nautilus/backend"
 	"github.com/nautilus-go/nautilus/backend/vfs"
@@ -86,7 +87,8 @@ func Open(ctx context.Context, cfg backend.Config) (backend.WAL, error) {
 		return nil, libError("open", dir, 0, err)
 	}
 	w := &wal{lib: lib, fs: fs, dir: dir, syncAlways: cfg.Sync == backend.SyncAlways,
-		segSize: segSize, last: ld.last, tailBytes: ld.tailBytes, starts: ld.starts}
+		segSize: segSize, tailBytes: ld.tailBytes, starts: ld.starts}
+	w.last.Store(ld.last)
 	if len(w.starts) == 0 {
 		w.starts = []uint64{1} // the library has just created the first segment
 	}
@@ -120,17 +122,22 @@ type wal struct {
 	// Owned by the serialized writes.
 	batch     tw.Batch
 	env       []byte
-	last      uint64 // last index written
-	tailBytes int64  // the library's size of the last segment, to predict rotation
-	dirDirty  bool   // a segment was created since the last directory fsync
+	tailBytes int64 // the library's size of the last segment, to predict rotation
+	dirDirty  bool  // a segment was created since the last directory fsync
 
-	mu     sync.Mutex // guards starts, which Replay reads to name files
+	// last is the last index the library wrote without error; Replay stops
+	// there, since after a failed write the library's own last may count a
+	// record it never finished.
+	last atomic.Uint64
+
+	mu     sync.Mutex // guards the fields below
 	starts []uint64   // first index of each segment, ascending
+	failed error      // the first write error, after which the library's memory is suspect
 }
 
 func (w *wal) Append(_ context.Context, data ...[]byte) (uint64, error) {
 	w.batch.Clear()
-	first := w.last + 1
+	first := w.last.Load() + 1
 	// Mirror the library's rotation rule (tw.Log.writeBatch) to learn which
 	// segments this batch creates, since their directory entries need an fsync.
 	tail := w.tailBytes
@@ -153,9 +160,10 @@ func (w *wal) Append(_ context.Context, data ...[]byte) (uint64, error) {
 	last := first + uint64(len(data)) - 1
 	if err := w.lib.WriteBatch(&w.batch); err != nil {
 		w.batch.Clear()
-		return 0, libError(fmt.Sprintf("append indexes %d to %d", first, last), w.tailPath(), last, err)
+		return 0, w.fail(libError(fmt.Sprintf("append indexes %d to %d", first, last), w.tailPath(), last, err))
 	}
-	w.last, w.tailBytes = last, tail
+	w.last.Store(last)
+	w.tailBytes = tail
 	if len(created) > 0 {
 		w.mu.Lock()
 		w.starts = append(w.starts, created...)
@@ -178,6 +186,29 @@ func (w *wal) syncDir() error {
 	return nil
 }
 
+// fail remembers the first write error, so that a later read the library
+// gets wrong is reported as its consequence rather than as damage on disk.
+func (w *wal) fail(err error) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.failed == nil {
+		w.failed = err
+	}
+	return err
+}
+
+// afterFailure returns err explained by an earlier write error, if any.
+func (w *wal) afterFailure(index uint64, err error) error {
+	w.mu.Lock()
+	failed := w.failed
+	w.mu.Unlock()
+	if failed == nil || errors.Is(err, backend.ErrClosed) {
+		return err
+	}
+	return fmt.Errorf("tidwall: read index %d after a failed write left the library inconsistent (close and reopen): %v: %w",
+		index, err, failed)
+}
+
 // tailPath returns the path of the last segment.
 func (w *wal) tailPath() string {
 	w.mu.Lock()
@@ -197,10 +228,7 @@ func (w *wal) segmentPath(index uint64) string {
 }
 
 func (w *wal) Replay(ctx context.Context, from uint64, fn func(index uint64, data []byte) error) error {
-	last, err := w.lib.LastIndex()
-	if err != nil {
-		return libError("replay", w.dir, from, err)
-	}
+	last := w.last.Load()
 	var buf []byte
 	for index := from; index <= last; index++ {
 		if err := ctx.Err(); err != nil {
@@ -208,15 +236,15 @@ func (w *wal) Replay(ctx context.Context, from uint64, fn func(index uint64, dat
 		}
 		env, err := w.read(index)
 		if err != nil {
-			return err
+			return w.afterFailure(index, err)
 		}
 		payload, err := backend.DecodeEnvelope(env, index)
 		if err != nil {
 			var ce *backend.CorruptError
 			if errors.As(err, &ce) {
-				return w.located(ce)
+				err = w.located(ce)
 			}
-			return err
+			return w.afterFailure(index, err)
 		}
 		// The payload aliases the library's cache; a callback that writes
 		// to its argument must not damage the next Replay.
@@ -292,7 +320,7 @@ func (w *wal) Bounds(context.Context) (uint64, uint64, error) {
 
 func (w *wal) TruncateFront(_ context.Context, before uint64) error {
 	if err := w.lib.TruncateFront(before); err != nil {
-		return libError(fmt.Sprintf("truncate before %d", before), w.dir, before, err)
+		return w.fail(libError(fmt.Sprintf("truncate before %d", before), w.dir, before, err))
 	}
 	// The library renamed the segment holding before to its name and removed
 	// the older ones; fsync the directory so the removal is durable.
@@ -316,7 +344,7 @@ func (w *wal) TruncateFront(_ context.Context, before uint64) error {
 
 func (w *wal) Sync(context.Context) error {
 	if err := w.lib.Sync(); err != nil {
-		return libError("sync", w.tailPath(), 0, err)
+		return w.fail(libError("sync", w.tailPath(), 0, err))
 	}
 	if w.dirDirty {
 		return w.syncDir()
