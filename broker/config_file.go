@@ -14,11 +14,11 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// LoadConfig reads a nautilus.yaml file: ${VAR} references are expanded from
-// the environment (an unset variable is an error naming it; $$ is a literal
-// $), unknown keys are errors naming them, relative paths are resolved
-// against the file's folder, and the result is validated. Every mistake is
-// returned as a *ConfigError.
+// LoadConfig reads a nautilus.yaml file: ${VAR} references in values are
+// expanded from the environment (an unset variable is an error naming it;
+// $$ is a literal $; comments are left alone), unknown keys are errors naming
+// them, relative paths are resolved against the file's folder, and the
+// result is validated. Every mistake is returned as a *ConfigError.
 func LoadConfig(path string) (Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -34,26 +34,32 @@ func LoadConfig(path string) (Config, error) {
 // ParseConfig is LoadConfig on data already read: dir is the folder relative
 // paths resolve against, lookup the environment.
 func ParseConfig(data []byte, dir string, lookup func(string) (string, bool)) (Config, error) {
-	expanded, err := expandEnv(string(data), lookup)
-	if err != nil {
-		return Config{}, err
-	}
 	var root yaml.Node
-	if err := yaml.Unmarshal([]byte(expanded), &root); err != nil {
+	if err := yaml.Unmarshal(data, &root); err != nil {
 		return Config{}, &ConfigError{Key: "file", Err: fmt.Errorf("not valid YAML: %w", err)}
 	}
+	var c Config
 	if len(root.Content) > 0 {
-		if err := checkKeys(root.Content[0], reflect.TypeOf(Config{}), ""); err != nil {
+		doc := root.Content[0]
+		if err := checkKeys(doc, reflect.TypeOf(Config{}), ""); err != nil {
 			return Config{}, err
 		}
-	}
-	var c Config
-	dec := yaml.NewDecoder(bytes.NewReader([]byte(expanded)))
-	// KnownFields is a second guard behind checkKeys, which names keys by
-	// path; io.EOF is an empty file, which means all defaults.
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-		return Config{}, &ConfigError{Key: "file", Err: err}
+		// Expanding values one by one, rather than the raw text, keeps a
+		// variable's value from changing the document's structure.
+		if err := expandNode(doc, lookup, ""); err != nil {
+			return Config{}, err
+		}
+		expanded, err := yaml.Marshal(doc)
+		if err != nil {
+			return Config{}, &ConfigError{Key: "file", Err: err}
+		}
+		// KnownFields is a second guard behind checkKeys, which names keys
+		// by path.
+		dec := yaml.NewDecoder(bytes.NewReader(expanded))
+		dec.KnownFields(true)
+		if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+			return Config{}, &ConfigError{Key: "file", Err: err}
+		}
 	}
 	c = c.withDefaults().resolvePaths(dir)
 	if err := c.Validate(); err != nil {
@@ -62,23 +68,49 @@ func ParseConfig(data []byte, dir string, lookup func(string) (string, bool)) (C
 	return c, nil
 }
 
-// expandEnv replaces ${VAR} and $VAR from lookup; $$ stands for $.
-func expandEnv(s string, lookup func(string) (string, bool)) (string, error) {
-	var missing []string
-	out := os.Expand(s, func(name string) string {
-		if name == "$" {
-			return "$"
+// expandNode replaces ${VAR} and $VAR in every scalar value under n; $$
+// stands for $.
+func expandNode(n *yaml.Node, lookup func(string) (string, bool), path string) error {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		var missing string
+		out := os.Expand(n.Value, func(name string) string {
+			if name == "$" {
+				return "$"
+			}
+			v, ok := lookup(name)
+			if !ok && missing == "" {
+				missing = name
+			}
+			return v
+		})
+		if missing != "" {
+			return &ConfigError{Key: path, Err: fmt.Errorf("environment variable %s is not set (line %d)", missing, n.Line)}
 		}
-		v, ok := lookup(name)
-		if !ok {
-			missing = append(missing, name)
+		if out != n.Value {
+			n.Value = out
+			if n.Style == 0 {
+				n.Tag = "" // a plain scalar resolves anew: ${ENABLED} may be a bool
+			}
 		}
-		return v
-	})
-	if len(missing) > 0 {
-		return "", &ConfigError{Key: "${" + missing[0] + "}", Err: fmt.Errorf("environment variable %s is not set", missing[0])}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			sub := n.Content[i].Value
+			if path != "" {
+				sub = path + "." + sub
+			}
+			if err := expandNode(n.Content[i+1], lookup, sub); err != nil {
+				return err
+			}
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			if err := expandNode(c, lookup, fmt.Sprintf("%s[%d]", path, i)); err != nil {
+				return err
+			}
+		}
 	}
-	return out, nil
+	return nil
 }
 
 // checkKeys walks a YAML node against the struct type t and reports the first

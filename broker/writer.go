@@ -84,8 +84,8 @@ func (w *writer) run() {
 			next++
 		}
 		if len(batch) == 0 {
-			if !open {
-				// A gap that can never fill: leave it to replay.
+			if !open && len(pending) > 0 {
+				// A gap that can never fill; the WAL keeps these for replay.
 				w.b.log.Error("broker: async writer stopped with requests it could not order", "pending", len(pending), "next", next)
 				return
 			}

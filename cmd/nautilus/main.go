@@ -1,0 +1,67 @@
+// Command nautilus runs the Nautilus broker and its operator tools.
+//
+//	nautilus serve --config nautilus.yaml     the HTTP broker
+//	nautilus help                             the list of commands
+//
+// Each command lives in its own file and adds itself to commands from init.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"sort"
+)
+
+// command is one subcommand: run gets the arguments after its name and
+// returns the exit status (0 ok, 1 failure, 2 usage or configuration error).
+type command struct {
+	summary string
+	run     func(args []string) int
+}
+
+// commands maps a subcommand name to its command; files register theirs from
+// init with register.
+var commands = map[string]command{}
+
+func register(name, summary string, run func(args []string) int) {
+	if _, dup := commands[name]; dup {
+		panic("nautilus: command registered twice: " + name)
+	}
+	commands[name] = command{summary: summary, run: run}
+}
+
+func main() { os.Exit(run(os.Args[1:], os.Stderr)) }
+
+func run(args []string, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		usage(stderr)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	cmd, ok := commands[args[0]]
+	if !ok {
+		fmt.Fprintf(stderr, "nautilus: unknown command %q\n\n", args[0])
+		usage(stderr)
+		return 2
+	}
+	return cmd.run(args[1:])
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: nautilus <command> [flags]")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "commands:")
+	names := make([]string, 0, len(commands))
+	for name := range commands {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		fmt.Fprintf(w, "  %-10s %s\n", name, commands[name].summary)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, `Run "nautilus <command> -h" for a command's flags.`)
+}
