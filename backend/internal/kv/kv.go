@@ -192,7 +192,8 @@ func (g *Guard) User(fn func() error) error {
 
 // Run calls fn and turns a panic raised inside it, by the library, into an
 // error: a *backend.CorruptError when reading (a damaged file is the likely
-// cause), a plain error when writing. Faults on memory-mapped files panic
+// cause), a plain error when writing, which the caller puts in context.
+// The panic's value stays reachable when it is an error. Faults on memory-mapped files panic
 // too instead of killing the process. op names the operation in the error.
 func (s Store) Run(op string, reading bool, fn func(g *Guard) error) (err error) {
 	g := &Guard{}
@@ -214,7 +215,7 @@ func (s Store) Run(op string, reading bool, fn func(g *Guard) error) (err error)
 			err = s.Corrupt(nil, 0, fmt.Sprintf("%s panicked during %s", s.Name, op), cause)
 			return
 		}
-		err = fmt.Errorf("%s: %s panicked during %s of %s: %w", s.Name, s.Name, op, s.File, cause)
+		err = fmt.Errorf("%s panicked: %w", s.Name, cause)
 	}()
 	return fn(g)
 }

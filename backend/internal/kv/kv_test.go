@@ -221,3 +221,31 @@ func TestRunLetsCallbackPanicsThrough(t *testing.T) {
 	})
 	t.Fatal("the callback's panic was swallowed")
 }
+
+func TestCloseRecord(t *testing.T) {
+	rec := EncodeCloseRecord(3, 9)
+	require.NoError(t, store.CheckCloseRecord("/dir/clean-close", rec, 3, 9))
+	require.NoError(t, store.CheckCloseRecord("/dir/clean-close", EncodeCloseRecord(10, 9), 10, 9), "an emptied log")
+
+	t.Run("the store lost records", func(t *testing.T) {
+		for _, b := range [][2]uint64{{3, 8}, {4, 9}, {1, 0}, {3, 10}} {
+			requireCorrupt(t, store.CheckCloseRecord("/dir/clean-close", rec, b[0], b[1]), nil)
+		}
+	})
+	t.Run("every bit flip of the record is caught", func(t *testing.T) {
+		for bit := 0; bit < len(rec)*8; bit++ {
+			bad := bytes.Clone(rec)
+			bad[bit/8] ^= 1 << (bit % 8)
+			err := store.CheckCloseRecord("/dir/clean-close", bad, 3, 9)
+			require.ErrorIs(t, err, backend.ErrCorrupt, "bit %d", bit)
+			var ce *backend.CorruptError
+			require.ErrorAs(t, err, &ce)
+			require.Equal(t, "/dir/clean-close", ce.File)
+		}
+	})
+	t.Run("short and zero records", func(t *testing.T) {
+		for _, bad := range [][]byte{nil, rec[:10], make([]byte, len(rec)), EncodeCloseRecord(0, 9)} {
+			require.ErrorIs(t, store.CheckCloseRecord("/dir/clean-close", bad, 0, 9), backend.ErrCorrupt)
+		}
+	})
+}
