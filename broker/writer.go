@@ -138,7 +138,9 @@ func (w *writer) store(batch []writeItem, closing bool) bool {
 		time.Sleep(backoff) // a retry delay, not synchronisation
 		backoff = min(2*backoff, time.Second)
 	}
-	failpoint("after-store-write")
+	for _, it := range batch {
+		failpointAfter("after-store-write", it.answered)
+	}
 	for _, it := range batch {
 		it.session.markStored(it.seq)
 		if w.b.wal != nil {
