@@ -56,8 +56,8 @@ func ResolveDamage(fs vfs.FS, d Damage, logger *slog.Logger, obs Observer) error
 }
 
 // RepairTail cuts the torn tail off the file at path: it keeps a copy of the
-// whole file as path+BrokenSuffix (or path+BrokenSuffix+".N" when that name
-// is taken), fsyncs the copy and its directory, truncates path to goodSize,
+// whole file as path+BrokenSuffix (path+BrokenSuffix+".2", ".3", ... when
+// that name is taken), fsyncs the copy and its directory, truncates path to goodSize,
 // fsyncs it, logs a warning naming the file, offset and dropped bytes, and
 // tells obs. A crash part way leaves the file whole, so the next Open repairs
 // it again.
@@ -107,12 +107,12 @@ func RepairTail(fs vfs.FS, path string, goodSize int64, logger *slog.Logger, obs
 	return nil
 }
 
-// freeName returns name, or name.1, name.2, ... : the first that does not exist,
-// so an earlier repair's copy is never overwritten.
+// freeName returns name, or name.2, name.3, ... : the first that does not
+// exist, so an earlier repair's copy is never overwritten.
 func freeName(fs vfs.FS, name string) (string, error) {
-	for n := 0; ; n++ {
+	for n := 1; ; n++ {
 		candidate := name
-		if n > 0 {
+		if n > 1 {
 			candidate = name + "." + strconv.Itoa(n)
 		}
 		_, err := fs.Stat(candidate)

@@ -65,9 +65,13 @@
 // fsyncs a segment before starting the next, in both modes. TruncateFront
 // fsyncs the directory before it returns, in both modes.
 //
-// After a failed write the library's memory no longer matches its files; the
-// shared wrapper stops all writes, and reopening loads a consistent log from
-// the files, repairing the half-written record as a torn tail.
+// After a failed write the library's memory no longer matches its files (it
+// may count a half-written record, or drop the last segment from its cache).
+// The shared wrapper stops all writes; Replay stops at the last acknowledged
+// index, and a read the library then gets wrong is reported as a consequence
+// of the write error (wrapping it), not as corruption. Reopening loads a
+// consistent log from the files, repairing a half-written record as a torn
+// tail.
 //
 // # Limitations
 //
@@ -75,8 +79,8 @@
 // the adapter's own reads, repairs and directory fsyncs use Config.FS, which
 // must therefore be a layer over the operating system's files (a
 // fault-injecting one, say), not an in-memory one. Open refuses a Config.FS
-// that does not show Config.Dir. Faults injected through Config.FS reach only
-// the adapter's own I/O.
+// whose files the operating system does not see. Faults injected through
+// Config.FS reach only the adapter's own I/O.
 //
 // The library's TruncateFront writes a new first segment, removes the old
 // ones and renames the new one without a directory fsync in between; the
@@ -87,6 +91,10 @@
 // Open reads the whole log once, so its time grows with the log; keep the log
 // short with TruncateFront. The library holds the last segment in memory
 // whole, plus segment_cache_size older ones while replaying.
+//
+// The library's Read fills its segment cache under a shared lock, so two
+// concurrent Reads race; the adapter serializes them, and concurrent Replays
+// take turns record by record.
 //
 // A deleted first or last segment cannot be told from a truncated or shorter
 // log: no segment records what came before or after it.

@@ -130,6 +130,8 @@ type wal struct {
 	// record it never finished.
 	last atomic.Uint64
 
+	readMu sync.Mutex // serializes the library's Read; see libRead
+
 	mu     sync.Mutex // guards the fields below
 	starts []uint64   // first index of each segment, ascending
 	failed error      // the first write error, after which the library's memory is suspect
@@ -256,17 +258,9 @@ func (w *wal) Replay(ctx context.Context, from uint64, fn func(index uint64, dat
 	return nil
 }
 
-// read returns the frame contents the library holds for index. The library
-// indexes its cache without bounds checks, so a file changed under it can
-// panic; that is reported as corruption.
-func (w *wal) read(index uint64) (env []byte, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = &backend.CorruptError{File: w.segmentPath(index), Offset: -1, Index: index,
-				Reason: fmt.Sprintf("library failed reading the segment: %v", r)}
-		}
-	}()
-	env, err = w.lib.Read(index)
+// read returns the frame contents the library holds for index.
+func (w *wal) read(index uint64) ([]byte, error) {
+	env, err := w.libRead(index)
 	if errors.Is(err, tw.ErrNotFound) {
 		// TruncateFront ran concurrently and removed index.
 		first, _ := w.lib.FirstIndex()
@@ -274,9 +268,29 @@ func (w *wal) read(index uint64) (env []byte, err error) {
 		return nil, fmt.Errorf("tidwall: %w (%w)", backend.OutOfRange("replay at", index, first, last), err)
 	}
 	if err != nil {
-		return nil, libError("read", w.segmentPath(index), index, err)
+		var ce *backend.CorruptError
+		if !errors.As(err, &ce) {
+			err = libError("read", w.segmentPath(index), index, err)
+		}
+		return nil, err
 	}
 	return env, nil
+}
+
+// libRead calls the library's Read, one at a time: it fills and evicts its
+// segment cache under only a read lock, so two Reads race. It indexes that
+// cache without bounds checks, so a file changed under it can panic; that is
+// reported as corruption.
+func (w *wal) libRead(index uint64) (env []byte, err error) {
+	w.readMu.Lock()
+	defer w.readMu.Unlock()
+	defer func() {
+		if r := recover(); r != nil {
+			err = &backend.CorruptError{File: w.segmentPath(index), Offset: -1, Index: index,
+				Reason: fmt.Sprintf("library failed reading the segment: %v", r)}
+		}
+	}()
+	return w.lib.Read(index)
 }
 
 // located adds the file and offset to an envelope failure found by Replay,

@@ -104,6 +104,19 @@ func TestRotationManySegments(t *testing.T) {
 	}
 }
 
+// With SyncNone, Close fsyncs the directory when Appends created segments.
+func TestCloseSyncsDirectoryAfterRotation(t *testing.T) {
+	dir := t.TempDir()
+	fs := newSyncedFS()
+	o := small("100")
+	o.sync, o.fs = backend.SyncNone, fs
+	w := mustOpen(t, dir, o)
+	appendRecords(t, w, 20, 2)
+	require.NoError(t, w.Close())
+	require.Greater(t, len(segments(t, dir)), 2)
+	fs.requireDurableListing(t, segDir(dir))
+}
+
 // A segment file longer than segment_size (written with a larger one) makes
 // the next Append start a new segment, which the adapter fsyncs too.
 func TestRotationAfterSegmentSizeShrinks(t *testing.T) {
