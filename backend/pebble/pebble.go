@@ -128,10 +128,11 @@ func open(ctx context.Context, cfg backend.Config, o *Options) (backend.WAL, err
 		return nil, err
 	}
 	w := &wal{
-		store:  kv.Store{Name: Name, File: dir},
-		write:  pebble.Sync,
-		sync:   cfg.Sync,
-		closed: newCloseRecord(fs, cfg.Dir),
+		store: kv.Store{Name: Name, File: dir},
+		write: pebble.Sync,
+		sync:  cfg.Sync,
+		files: files{fs},
+		dir:   cfg.Dir,
 	}
 	if cfg.Sync == backend.SyncNone {
 		w.write = pebble.NoSync
@@ -150,7 +151,7 @@ func open(ctx context.Context, cfg backend.Config, o *Options) (backend.WAL, err
 	}
 	err = w.loadBounds()
 	if err == nil {
-		err = w.checkCloseRecord()
+		err = w.store.CheckCloseRecord(w.files, w.dir, w.first, w.last)
 	}
 	if err != nil {
 		w.closeDB()
@@ -180,7 +181,7 @@ func mkdirSynced(fs pebblevfs.FS, dir string) error {
 	if err := fs.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	return syncDir(fs, parent)
+	return files{fs}.SyncDir(parent)
 }
 
 // checkOptionsFile checks Pebble's latest OPTIONS file, which has no

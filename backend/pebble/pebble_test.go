@@ -246,21 +246,6 @@ func TestReplayCallbackPanicPassesThrough(t *testing.T) {
 	t.Fatal("the callback's panic was swallowed")
 }
 
-func BenchmarkAppend(b *testing.B) {
-	ctx := context.Background()
-	w, err := backend.Open(ctx, backend.Config{Backend: "pebble", Dir: b.TempDir()})
-	require.NoError(b, err)
-	defer w.Close()
-	record := make([]byte, 200)
-	b.SetBytes(int64(len(record)))
-	b.ResetTimer()
-	for b.Loop() {
-		if _, err := w.Append(ctx, record); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
 // Pebble's OPTIONS file has no checksum; a damaged one is reported as
 // corruption naming the file, not as Pebble's "comparer mismatch".
 func TestDamagedOptionsFile(t *testing.T) {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"slices"
 	"sync"
 
@@ -23,7 +22,8 @@ type wal struct {
 	write *pebble.WriteOptions // pebble.Sync, or pebble.NoSync under SyncNone
 	sync  backend.SyncMode
 
-	closed closeRecord // written by a clean Close, checked by Open
+	files kv.Files // the close record's file system: Pebble's
+	dir   string   // the WAL directory, where the close record lives
 
 	mu          sync.Mutex
 	first, last uint64
@@ -265,20 +265,7 @@ func (w *wal) Close() error {
 	failed, first, last := w.failed, w.first, w.last
 	w.mu.Unlock()
 	if err == nil && !failed {
-		if err = w.closed.write(first, last); err != nil {
-			err = fmt.Errorf("pebble: write %s: %w", w.closed.path, err)
-		}
-	}
-	return err
-}
-
-// checkCloseRecord checks the bounds read at Open against the record of
-// the last clean Close, if there is one.
-func (w *wal) checkCloseRecord() error {
-	err := w.closed.check(w.store, w.first, w.last)
-	var ce *backend.CorruptError
-	if err != nil && !errors.As(err, &ce) {
-		err = fmt.Errorf("pebble: check %s: %w", w.closed.path, err)
+		err = w.store.WriteCloseRecord(w.files, w.dir, first, last)
 	}
 	return err
 }

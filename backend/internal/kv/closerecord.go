@@ -2,9 +2,13 @@ package kv
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"io/fs"
+	"path/filepath"
 
 	"github.com/nautilus-go/nautilus/backend"
+	"github.com/nautilus-go/nautilus/backend/vfs"
 )
 
 // CloseRecordFile is the file, in the WAL directory, that a clean Close
@@ -25,9 +29,70 @@ func EncodeCloseRecord(first, last uint64) []byte {
 	return backend.AppendEnvelope(nil, first, binary.BigEndian.AppendUint64(nil, last))
 }
 
-// CheckCloseRecord checks the store's bounds against the contents of
-// CloseRecordFile, read from path.
-func (s Store) CheckCloseRecord(path string, data []byte, first, last uint64) error {
+// Files is the file access the close record needs, on the file system the
+// store's library writes to.
+type Files interface {
+	// ReadFile returns the contents of name, or an error satisfying
+	// errors.Is(err, fs.ErrNotExist) when it is absent.
+	ReadFile(name string) ([]byte, error)
+	// WriteFileAtomic replaces name with data, durably: a crash leaves the
+	// old or the new contents.
+	WriteFileAtomic(name string, data []byte) error
+	Remove(name string) error
+	SyncDir(dir string) error
+}
+
+// VFSFiles gives the close record access to a backend/vfs file system.
+func VFSFiles(fsys vfs.FS) Files { return vfsFiles{fsys} }
+
+type vfsFiles struct{ fs vfs.FS }
+
+func (f vfsFiles) ReadFile(name string) ([]byte, error) { return vfs.ReadFile(f.fs, name) }
+func (f vfsFiles) WriteFileAtomic(name string, data []byte) error {
+	return vfs.WriteFileAtomic(f.fs, name, data)
+}
+func (f vfsFiles) Remove(name string) error { return f.fs.Remove(name) }
+func (f vfsFiles) SyncDir(dir string) error { return f.fs.SyncDir(dir) }
+
+// WriteCloseRecord records that the log in dir closed cleanly holding
+// [first, last]. Call it only after the store is closed and every write
+// succeeded: after a failed write the store may hold more than the bounds.
+func (s Store) WriteCloseRecord(files Files, dir string, first, last uint64) error {
+	path := filepath.Join(dir, CloseRecordFile)
+	if err := files.WriteFileAtomic(path, EncodeCloseRecord(first, last)); err != nil {
+		return fmt.Errorf("%s: write %s: %w", s.Name, path, err)
+	}
+	return nil
+}
+
+// CheckCloseRecord checks the bounds read at Open against the close record
+// in dir, if there is one, and then removes the record durably, so that a
+// crash after the next write never meets a stale one. It changes nothing
+// when the check fails.
+func (s Store) CheckCloseRecord(files Files, dir string, first, last uint64) error {
+	path := filepath.Join(dir, CloseRecordFile)
+	data, err := files.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("%s: read %s: %w", s.Name, path, err)
+	}
+	if err := s.checkCloseRecord(path, data, first, last); err != nil {
+		return err
+	}
+	if err := files.Remove(path); err != nil {
+		return fmt.Errorf("%s: remove %s: %w", s.Name, path, err)
+	}
+	if err := files.SyncDir(dir); err != nil {
+		return fmt.Errorf("%s: sync %s: %w", s.Name, dir, err)
+	}
+	return nil
+}
+
+// checkCloseRecord checks the bounds against the record's contents, data,
+// read from path.
+func (s Store) checkCloseRecord(path string, data []byte, first, last uint64) error {
 	bad := func(reason string, err error) error {
 		return &backend.CorruptError{File: path, Offset: -1, Reason: reason, Err: err}
 	}

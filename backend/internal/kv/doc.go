@@ -11,6 +11,10 @@
 // records [first, last] with the marker first. After everything is truncated
 // the marker alone says where the log goes on: the next index is first.
 //
+// A clean Close leaves a close record (CloseRecordFile) with the bounds, and
+// Open checks the store against it, because neither library can always tell
+// damage from a torn write and might hand back a shorter log in silence.
+//
 // # Errors
 //
 // Every check that fails returns a *backend.CorruptError naming the database
@@ -20,7 +24,9 @@
 //
 // # Crash safety
 //
-// The package does no I/O; the adapters commit the keys it builds atomically.
+// The adapters commit the keys the package builds atomically. The close
+// record is written atomically (temporary file, fsync, rename, directory
+// fsync) and removed, durably, at Open before the first write.
 //
 // # Limitations
 //

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/nautilus-go/nautilus/backend"
+	"github.com/nautilus-go/nautilus/backend/vfs"
 )
 
 var store = Store{Name: "test", File: "/db/path"}
@@ -224,19 +226,19 @@ func TestRunLetsCallbackPanicsThrough(t *testing.T) {
 
 func TestCloseRecord(t *testing.T) {
 	rec := EncodeCloseRecord(3, 9)
-	require.NoError(t, store.CheckCloseRecord("/dir/clean-close", rec, 3, 9))
-	require.NoError(t, store.CheckCloseRecord("/dir/clean-close", EncodeCloseRecord(10, 9), 10, 9), "an emptied log")
+	require.NoError(t, store.checkCloseRecord("/dir/clean-close", rec, 3, 9))
+	require.NoError(t, store.checkCloseRecord("/dir/clean-close", EncodeCloseRecord(10, 9), 10, 9), "an emptied log")
 
 	t.Run("the store lost records", func(t *testing.T) {
 		for _, b := range [][2]uint64{{3, 8}, {4, 9}, {1, 0}, {3, 10}} {
-			requireCorrupt(t, store.CheckCloseRecord("/dir/clean-close", rec, b[0], b[1]), nil)
+			requireCorrupt(t, store.checkCloseRecord("/dir/clean-close", rec, b[0], b[1]), nil)
 		}
 	})
 	t.Run("every bit flip of the record is caught", func(t *testing.T) {
 		for bit := 0; bit < len(rec)*8; bit++ {
 			bad := bytes.Clone(rec)
 			bad[bit/8] ^= 1 << (bit % 8)
-			err := store.CheckCloseRecord("/dir/clean-close", bad, 3, 9)
+			err := store.checkCloseRecord("/dir/clean-close", bad, 3, 9)
 			require.ErrorIs(t, err, backend.ErrCorrupt, "bit %d", bit)
 			var ce *backend.CorruptError
 			require.ErrorAs(t, err, &ce)
@@ -245,7 +247,22 @@ func TestCloseRecord(t *testing.T) {
 	})
 	t.Run("short and zero records", func(t *testing.T) {
 		for _, bad := range [][]byte{nil, rec[:10], make([]byte, len(rec)), EncodeCloseRecord(0, 9)} {
-			require.ErrorIs(t, store.CheckCloseRecord("/dir/clean-close", bad, 0, 9), backend.ErrCorrupt)
+			require.ErrorIs(t, store.checkCloseRecord("/dir/clean-close", bad, 0, 9), backend.ErrCorrupt)
 		}
 	})
+}
+
+func TestCloseRecordFile(t *testing.T) {
+	dir := t.TempDir()
+	files := VFSFiles(vfs.Default)
+	path := filepath.Join(dir, CloseRecordFile)
+	require.NoError(t, store.CheckCloseRecord(files, dir, 1, 0), "no record: nothing to check")
+
+	require.NoError(t, store.WriteCloseRecord(files, dir, 2, 5))
+	require.FileExists(t, path)
+	requireCorrupt(t, store.CheckCloseRecord(files, dir, 2, 4), nil)
+	require.FileExists(t, path, "a refused open changes nothing")
+
+	require.NoError(t, store.CheckCloseRecord(files, dir, 2, 5))
+	require.NoFileExists(t, path, "a checked record is removed")
 }
