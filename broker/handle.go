@@ -38,7 +38,7 @@ func (b *Broker) handle(ctx context.Context, req Request, answered chan struct{}
 	now := b.opts.Now()
 	sessionID := req.Context.SessionID
 	var s *session
-	mem := NewMemory()
+	var mem *Memory
 	before := newState()
 	if sessionID != "" {
 		s, err = b.acquire(ctx, sessionID)
