@@ -111,7 +111,7 @@ func TestMainExitCodes(t *testing.T) {
 		code, out, errOut := runMain(t, "-backends", "walbench-failing", "-ops", "5", "-concurrency", "1")
 		assert.Equal(t, ExitError, code)
 		assert.Empty(t, out)
-		assert.Contains(t, errOut, "append walbench-failing conc=1 sync=always")
+		assert.Contains(t, errOut, "append walbench-failing writers=1 sync=always")
 		assert.Contains(t, errOut, errDiskFull.Error())
 	})
 	t.Run("help exits 0", func(t *testing.T) {
@@ -119,6 +119,33 @@ func TestMainExitCodes(t *testing.T) {
 		assert.Equal(t, ExitOK, code)
 		assert.Contains(t, errOut, "Usage: walbench")
 	})
+}
+
+func TestMainBrokerRowsCompareWithTheDefault(t *testing.T) {
+	code, out, errOut := runMain(t, "-workload", "broker", "-backends", "memory", "-ops", "24",
+		"-clients", "1,3", "-dir", t.TempDir())
+	require.Equal(t, ExitOK, code, "stderr: %s", errOut)
+	// Per client count: the no-WAL default, memory sync+wal, memory async+wal.
+	assert.Equal(t, 6, strings.Count(errOut, "walbench: ["), "progress:\n%s", errOut)
+	assert.Contains(t, out, "broker, WAL sync=always, SQLite store")
+	rows := 0
+	for _, l := range strings.Split(out, "\n") {
+		f := strings.Fields(l)
+		if len(f) < 3 || (f[0] != NoWAL && f[0] != "memory") {
+			continue
+		}
+		rows++
+		switch f[1] {
+		case BrokerSync:
+			assert.Equal(t, NoWAL, f[0], l)
+		case BrokerSyncWAL, BrokerAsyncWAL:
+			assert.Equal(t, "memory", f[0], l)
+			assert.Regexp(t, `^[+-]|^0$`, f[9], "Δp50 against the default: %q", l)
+		default:
+			t.Errorf("unexpected mode in %q", l)
+		}
+	}
+	assert.Equal(t, 6, rows, out)
 }
 
 func TestBaselinesAppendReplayAndTruncate(t *testing.T) {

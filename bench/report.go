@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bytes"
 	"cmp"
 	"encoding/json"
 	"fmt"
@@ -83,6 +84,7 @@ func medianResult(rs []Result) Result {
 	// elapsed time gives the median throughput.
 	m.Elapsed = dur(func(r Result) time.Duration { return r.Elapsed })
 	m.Open = dur(func(r Result) time.Duration { return r.Open })
+	m.Drain = dur(func(r Result) time.Duration { return r.Drain })
 	m.Syncs = med(func(r Result) int64 { return r.Syncs })
 	m.Mallocs = uint64(med(func(r Result) int64 { return int64(r.Mallocs) }))
 	m.Latency.Mean = dur(func(r Result) time.Duration { return r.Latency.Mean })
@@ -111,7 +113,10 @@ func fmtDuration(d time.Duration) string {
 
 // WriteText writes the side-by-side tables, one per workload and sync mode,
 // then the targets.
-func (rep *Report) WriteText(w io.Writer) error {
+func (rep *Report) WriteText(out io.Writer) error {
+	// Tables are built in a buffer so that the padding tabwriter leaves at
+	// the ends of lines can be trimmed.
+	w := &bytes.Buffer{}
 	e := rep.Env
 	fmt.Fprintf(w, "walbench: %s/%s, %d CPUs, %s; dir %s", e.GOOS, e.GOARCH, e.CPUs, e.GoVersion, e.Dir)
 	if e.FS != "" {
@@ -127,12 +132,24 @@ func (rep *Report) WriteText(w io.Writer) error {
 		switch g[0].Workload {
 		case WorkloadReplay:
 			writeReplayTable(w, g)
+		case WorkloadBroker:
+			writeBrokerTable(w, g)
 		default:
 			writeLatencyTable(w, g)
 		}
 	}
 	fmt.Fprintln(w)
-	return writeTargets(w, EvaluateTargets(rows))
+	if err := writeTargets(w, EvaluateTargets(rows)); err != nil {
+		return err
+	}
+	lines := strings.SplitAfter(w.String(), "\n")
+	for i, l := range lines {
+		if strings.HasSuffix(l, "\n") {
+			lines[i] = strings.TrimRight(l, " \n") + "\n"
+		}
+	}
+	_, err := io.WriteString(out, strings.Join(lines, ""))
+	return err
 }
 
 // groupRows splits rows into tables: one per workload, sync mode, size and
@@ -154,18 +171,24 @@ func groupRows(rows []Result) [][]Result {
 	out := make([][]Result, 0, len(order))
 	for _, k := range order {
 		t := tables[k]
-		rank := map[string]int{}
+		rank := map[string]int{NoWAL: -1}
 		for i, name := range orderSubjects(backendsOf(t)) {
-			rank[name] = i
+			if name != NoWAL {
+				rank[name] = i
+			}
 		}
+		// A broker table keeps each backend's two modes together, after
+		// the no-WAL default they are compared with.
 		slices.SortStableFunc(t, func(a, b Result) int {
-			return cmp.Or(cmp.Compare(a.Concurrency, b.Concurrency), cmp.Compare(a.Mode, b.Mode),
-				cmp.Compare(rank[a.Backend], rank[b.Backend]))
+			return cmp.Or(cmp.Compare(a.Concurrency, b.Concurrency),
+				cmp.Compare(rank[a.Backend], rank[b.Backend]), cmp.Compare(modeRank[a.Mode], modeRank[b.Mode]))
 		})
 		out = append(out, t)
 	}
 	return out
 }
+
+var modeRank = map[string]int{BrokerSync: 0, BrokerSyncWAL: 1, BrokerAsyncWAL: 2}
 
 func backendsOf(rows []Result) []string {
 	var names []string
@@ -229,7 +252,11 @@ func BenchName(r Result) string {
 	if r.Mode != "" {
 		fmt.Fprintf(&b, "/mode=%s", r.Mode)
 	}
-	fmt.Fprintf(&b, "/batch=%d/size=%d/conc=%d/sync=%s", r.Batch, r.Size, r.Concurrency, r.Sync)
+	fmt.Fprintf(&b, "/batch=%d", r.Batch)
+	if r.Size > 0 {
+		fmt.Fprintf(&b, "/size=%d", r.Size)
+	}
+	fmt.Fprintf(&b, "/conc=%d/sync=%s", r.Concurrency, r.Sync)
 	return b.String()
 }
 
@@ -252,6 +279,9 @@ func (rep *Report) WriteBench(w io.Writer) error {
 		}
 		if r.Open > 0 {
 			fmt.Fprintf(w, "\t%d open-ns", r.Open.Nanoseconds())
+		}
+		if r.Drain > 0 {
+			fmt.Fprintf(w, "\t%d drain-ns", r.Drain.Nanoseconds())
 		}
 		if _, err := fmt.Fprintf(w, "\t%.4f fsyncs/op\t%.2f allocs/op\n", r.SyncsPerOp(), r.AllocsPerOp()); err != nil {
 			return err
@@ -290,4 +320,48 @@ func (rep *Report) WriteJSON(w io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// fmtDelta prints a signed latency difference.
+func fmtDelta(d time.Duration) string {
+	if d < 0 {
+		return "-" + fmtDuration(-d)
+	}
+	if d == 0 {
+		return "0"
+	}
+	return "+" + fmtDuration(d)
+}
+
+// writeBrokerTable prints the broker rows with what each adds to, or saves
+// against, the default (synchronous, no WAL) at the same client count.
+func writeBrokerTable(w io.Writer, rows []Result) {
+	fmt.Fprintf(w, "broker, WAL sync=%s, SQLite store: latency per request; Δ and × against the %s %s row\n",
+		rows[0].Sync, NoWAL, BrokerSync)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	name := nameColumn(rows)
+	fmt.Fprintf(tw, "%s\tmode\tclients\treq/s\tmean\tp50\tp99\tp99.9\tmax\tΔp50\tΔp99\t×req/s\tWAL fsync/req\tallocs/req\tdrain\t\n", name("backend"))
+	var base *Result
+	for i, r := range rows {
+		if i > 0 && r.Concurrency != rows[i-1].Concurrency {
+			fmt.Fprintln(tw, "\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t")
+		}
+		if r.Mode == BrokerSync {
+			base = &rows[i]
+		} else if base != nil && base.Concurrency != r.Concurrency {
+			base = nil
+		}
+		dp50, dp99, speed := "", "", ""
+		if base != nil && r.Mode != BrokerSync {
+			dp50 = fmtDelta(r.Latency.P50 - base.Latency.P50)
+			dp99 = fmtDelta(r.Latency.P99 - base.Latency.P99)
+			speed = fmt.Sprintf("%.2f", ratio(r.OpsPerSec(), base.OpsPerSec()))
+		}
+		l := r.Latency
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.3f\t%.0f\t%s\t\n",
+			name(r.Backend), r.Mode, r.Concurrency, r.OpsPerSec(), fmtDuration(l.Mean), fmtDuration(l.P50),
+			fmtDuration(l.P99), fmtDuration(l.P999), fmtDuration(l.Max), dp50, dp99, speed,
+			r.SyncsPerOp(), r.AllocsPerOp(), fmtDuration(r.Drain))
+	}
+	tw.Flush()
 }

@@ -26,6 +26,10 @@ func sampleReport() *Report {
 			Concurrency: conc, Sync: sync, Run: 1, Ops: 1000, Records: 1000, Bytes: 200_000,
 			Elapsed: elapsed, Latency: lat(p50), Syncs: 1000, Mallocs: 3000}
 	}
+	brokerRow := func(name, mode string, clients int, p50, elapsed time.Duration) Result {
+		return Result{Workload: WorkloadBroker, Backend: name, Mode: mode, Batch: 1, Concurrency: clients,
+			Sync: "always", Run: 1, Ops: 1000, Records: 1000, Elapsed: elapsed, Latency: lat(p50)}
+	}
 	return &Report{
 		Env:     Environment{GOOS: "linux", GOARCH: "amd64", CPUs: 2, GoVersion: "go1.26", Dir: "/tmp/x", FS: "ext4"},
 		Options: Options{Count: 1},
@@ -36,6 +40,10 @@ func sampleReport() *Report {
 			appendRow(TidwallRaw, true, 1, "always", 300*time.Microsecond, 350*time.Millisecond), // tidwall ÷ raw 1.33: MISS
 			appendRow("jsonl", false, 64, "always", 2*time.Millisecond, 20*time.Millisecond),     // 14x: PASS
 			appendRow("jsonl", false, 1, "none", 1500*time.Nanosecond, 1500*time.Microsecond),    // 1.5 µs/op: PASS
+			brokerRow(NoWAL, BrokerSync, 1, 500*time.Microsecond, time.Second),
+			brokerRow("jsonl", BrokerSyncWAL, 1, 800*time.Microsecond, 2*time.Second), // (800-500)/200 = 1.5: PASS
+			brokerRow(NoWAL, BrokerSync, 16, 500*time.Microsecond, time.Second),
+			brokerRow("jsonl", BrokerAsyncWAL, 16, 300*time.Microsecond, 800*time.Millisecond), // 1.25×: MISS
 			{Workload: WorkloadReplay, Backend: "jsonl", Size: 200, Batch: fillBatch, Concurrency: 1, Sync: "always",
 				Run: 1, Ops: 100_000, Records: 100_000, Bytes: 20_000_000, Elapsed: 200 * time.Millisecond, Open: time.Millisecond}, // 500k/s: MISS
 		},
@@ -131,6 +139,8 @@ func TestTargetsAreComputedFromTheRows(t *testing.T) {
 	check("pebble ÷ fdatasync, p50 per Append, sync=always, 1 writer", Missing, 0)
 	check("jsonl, 64 writers ÷ 1 writer, Appends/s, sync=always", Pass, 14)
 	check("jsonl replay, 200-byte records", Miss, 500_000)
+	check("broker, synchronous, 1 client: p50 added by the jsonl WAL ÷ fdatasync p50", Pass, 1.5)
+	check("broker, 16 clients: async+wal (jsonl) ÷ synchronous without WAL, requests/s", Miss, 1.25)
 	check("jsonl append, sync=none, 1 writer, 200-byte records", Pass, 1.5)
 	assert.Equal(t, "16% over", got["tidwall ÷ tidwall-raw, p50 per Append, sync=always, 1 writer"].Note)
 	assert.Equal(t, "50% short", got["jsonl replay, 200-byte records"].Note)
@@ -180,5 +190,5 @@ func TestChartIsWellFormedSVG(t *testing.T) {
 			polylines++
 		}
 	}
-	assert.Equal(t, 6, polylines, "one line per append row")
+	assert.Equal(t, 10, polylines, "one line per append and broker row")
 }

@@ -113,6 +113,10 @@ func (o Options) plan() ([]row, error) {
 			if !contains(o.Workloads, wl) {
 				continue
 			}
+			if wl == WorkloadBroker {
+				rows = append(rows, brokerRows(o, subjects, run)...)
+				continue
+			}
 			for _, mode := range o.Sync {
 				conc := []int{1}
 				if wl == WorkloadAppend {
@@ -188,6 +192,8 @@ func measure(ctx context.Context, r row, dir string) (Result, error) {
 	switch r.workload {
 	case WorkloadReplay:
 		return runReplay(ctx, r.subject, o, r)
+	case WorkloadBroker:
+		return runBroker(ctx, r, dir)
 	}
 	s, err := r.subject.open(ctx, o)
 	if err != nil {
@@ -212,18 +218,19 @@ func label(r Result) string {
 	if r.Mode != "" {
 		s += " " + r.Mode
 	}
-	if r.Workload == WorkloadAppend {
-		s += fmt.Sprintf(" conc=%d", r.Concurrency)
+	switch r.Workload {
+	case WorkloadAppend:
+		s += fmt.Sprintf(" writers=%d", r.Concurrency)
+	case WorkloadBroker:
+		s += fmt.Sprintf(" clients=%d", r.Concurrency)
 	}
 	return s + " sync=" + r.Sync
 }
 
 // brief is the progress line's summary of a result.
 func brief(r Result) string {
-	unit := "ops/s"
-	if r.Workload == WorkloadReplay {
-		unit = "records/s"
-	}
+	unit := map[string]string{WorkloadAppend: "Appends/s", WorkloadReplay: "records/s",
+		WorkloadTruncate: "TruncateFronts/s", WorkloadBroker: "requests/s"}[r.Workload]
 	s := fmt.Sprintf("%.0f %s", r.OpsPerSec(), unit)
 	if r.Latency.Count > 0 {
 		s += fmt.Sprintf(", p50 %s, p99 %s", fmtDuration(r.Latency.P50), fmtDuration(r.Latency.P99))

@@ -136,6 +136,12 @@ type commitCounter struct {
 func (c *commitCounter) Committed(records, bytes, callers int, d time.Duration) { c.commits.Add(1) }
 func (c *commitCounter) Synced(time.Duration)                                   { c.synced.Add(1) }
 
+// commitsSync reports whether each driver commit of backend name fsyncs:
+// under SyncAlways, except for the memory backend, which does no I/O.
+func commitsSync(name string, mode backend.SyncMode) bool {
+	return mode == backend.SyncAlways && name != "memory"
+}
+
 // framework is a WAL opened through backend.Open, with all the shared
 // machinery (lock, group commit, fail-stop) a user gets.
 type framework struct {
@@ -150,9 +156,7 @@ func openFramework(ctx context.Context, name string, o storeOptions) (store, err
 	if err != nil {
 		return nil, err
 	}
-	// The memory backend does no I/O: its commits are not fsyncs.
-	durable := o.sync == backend.SyncAlways && name != "memory"
-	return &framework{wal: w, durable: durable, count: c}, nil
+	return &framework{wal: w, durable: commitsSync(name, o.sync), count: c}, nil
 }
 
 func (f *framework) append(ctx context.Context, recs [][]byte) error {

@@ -30,10 +30,12 @@ const targetSize = 200
 // rowFinder finds a row's median result among a run's summary rows.
 type rowFinder []Result
 
+// find returns the row with these settings; sync "" and conc 0 match any.
+// Broker rows carry no record size.
 func (rows rowFinder) find(workload, backend, mode, sync string, conc int) (Result, bool) {
 	for _, r := range rows {
-		if r.Workload == workload && r.Backend == backend && r.Mode == mode && r.Sync == sync &&
-			(conc == 0 || r.Concurrency == conc) && r.Size == targetSize &&
+		if r.Workload == workload && r.Backend == backend && r.Mode == mode && (sync == "" || r.Sync == sync) &&
+			(conc == 0 || r.Concurrency == conc) && (workload == WorkloadBroker || r.Size == targetSize) &&
 			(workload != WorkloadAppend || r.Batch == 1) {
 			return r, true
 		}
@@ -87,6 +89,22 @@ func EvaluateTargets(rows []Result) []Target {
 		out = append(out, ratio(b+", 64 writers ÷ 1 writer, Appends/s, sync=always", ">=", 10,
 			appendAt(b, 64), appendAt(b, 1), ops, needAppend+" -concurrency 1,64"))
 	}
+
+	// The broker's p50 with the WAL minus its p50 without, over the disk's.
+	added := Target{Name: "broker, synchronous, 1 client: p50 added by the jsonl WAL ÷ fdatasync p50", Op: "<=", Want: 2}
+	withWAL, ok1 := f.find(WorkloadBroker, "jsonl", BrokerSyncWAL, "always", 1)
+	noWAL, ok2 := f.find(WorkloadBroker, NoWAL, BrokerSync, "", 1)
+	disk, ok3 := f.find(WorkloadAppend, Fdatasync, "", "always", 1)
+	if ok1 && ok2 && ok3 && disk.Latency.P50 > 0 {
+		added.Got = float64(withWAL.Latency.P50-noWAL.Latency.P50) / float64(disk.Latency.P50)
+		added = added.judge()
+	} else {
+		added.Status, added.Note = Missing, "needs -workload append,broker -sync always with the jsonl and fdatasync rows"
+	}
+	out = append(out, added)
+	out = append(out, ratio("broker, 16 clients: async+wal (jsonl) ÷ synchronous without WAL, requests/s", ">=", 1.5,
+		side{WorkloadBroker, "jsonl", BrokerAsyncWAL, "always", 16}, side{WorkloadBroker, NoWAL, BrokerSync, "", 16},
+		ops, "needs -workload broker -clients 16 -sync always with the jsonl row"))
 
 	replay := Target{Name: "jsonl replay, 200-byte records", Op: ">=", Want: 1e6, Unit: "records/s"}
 	if r, ok := f.find(WorkloadReplay, "jsonl", "", "always", 0); ok {

@@ -61,13 +61,16 @@ func payloads(seed uint64, n, size int) [][]byte {
 // window measures what the code between start and stop costs: wall time,
 // heap allocations and the store's fsyncs.
 type window struct {
-	s       store
+	s       syncCounter
 	t0      time.Time
 	mallocs uint64
 	syncs   int64
 }
 
-func startWindow(s store) *window {
+// syncCounter is what a window reads fsyncs from.
+type syncCounter interface{ syncs() int64 }
+
+func startWindow(s syncCounter) *window {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	return &window{s: s, mallocs: ms.Mallocs, syncs: s.syncs(), t0: time.Now()}

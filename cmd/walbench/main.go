@@ -14,7 +14,10 @@ import (
 	"os"
 	"os/signal"
 
+	_ "github.com/nautilus-go/nautilus/backend/jsonl"
 	_ "github.com/nautilus-go/nautilus/backend/memory"
+	_ "github.com/nautilus-go/nautilus/backend/pebble"
+	_ "github.com/nautilus-go/nautilus/backend/tidwall"
 
 	"github.com/nautilus-go/nautilus/bench"
 )
