@@ -1,0 +1,271 @@
+package conformance
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/nautilus-go/nautilus/backend"
+	"github.com/nautilus-go/nautilus/backend/vfs"
+	"github.com/nautilus-go/nautilus/backend/vfs/crashfs"
+	"github.com/nautilus-go/nautilus/backend/vfs/faultfs"
+	"github.com/nautilus-go/nautilus/internal/lossyfs"
+)
+
+// CrashHarness extends Harness for RunCrash, with the two ways of opening a
+// WAL that the power-loss and fault cases need beyond Harness.Open.
+type CrashHarness struct {
+	Harness
+	// OpenSmall opens the WAL in dir configured to start a new file every
+	// kilobyte or so, so that the cases' workload of 20 records spans three
+	// files or more and power is cut during rotation. nil: Open.
+	OpenSmall func(ctx context.Context, dir string) (backend.WAL, error)
+	// OpenFS opens the WAL in dir doing all its file I/O through fsys, as
+	// backends built on package vfs (jsonl) do with Config.FS. It should use
+	// small files, like OpenSmall. nil: the in-memory crash cases skip.
+	OpenFS func(ctx context.Context, fsys vfs.FS, dir string) (backend.WAL, error)
+}
+
+// RunCrash runs the power-loss and fault cases of the suite (Run runs them
+// too, with Harness.Open alone) with h's small files, and, when h.OpenFS is
+// set, also through the in-memory crash file system at every operation.
+func RunCrash(t *testing.T, h CrashHarness) {
+	t.Helper()
+	if h.Open == nil {
+		t.Fatal("conformance: Harness.Open is nil")
+	}
+	for _, c := range crashCases {
+		t.Run(c.name, func(t *testing.T) {
+			if reason := h.Caps.crashReason(); reason != "" {
+				t.Skip(reason)
+			}
+			t.Cleanup(func() {
+				if t.Failed() {
+					t.Logf("rule: %s", c.rule)
+				}
+			})
+			c.run(t, h)
+		})
+	}
+}
+
+// crashCase is a case of RunCrash; the ones that need only Harness.Open are
+// also in Run's table.
+type crashCase struct {
+	name, rule string
+	run        func(t *testing.T, h CrashHarness)
+	inRun      bool
+}
+
+var crashCases []crashCase
+
+// addCrashCases adds cases to RunCrash and, those marked inRun, to Run.
+func addCrashCases(order int, cases ...crashCase) {
+	for _, c := range cases {
+		crashCases = append(crashCases, c)
+		if c.inRun {
+			addCases(order, testCase{
+				name: c.name,
+				rule: c.rule,
+				skip: Capabilities.crashReason,
+				run:  func(t *testing.T, h Harness) { c.run(t, CrashHarness{Harness: h}) },
+			})
+		}
+	}
+}
+
+// rig opens WALs on a vfs.FS: directly for a backend built on package vfs, or
+// through a FUSE mount of it for one whose library does its own I/O.
+type rig struct {
+	t      *testing.T
+	fuse   bool
+	mnt    string // FUSE mount point, reused mount after mount
+	openFn func(ctx context.Context, dir string) (backend.WAL, error)
+	openFS func(ctx context.Context, fsys vfs.FS, dir string) (backend.WAL, error)
+}
+
+// fuseRig returns a rig mounting each FS over FUSE, or skips t saying why it cannot.
+func fuseRig(t *testing.T, h CrashHarness) *rig {
+	if err := lossyfs.Available(); err != nil {
+		t.Skip("power loss of a library doing its own I/O is simulated over FUSE, which is unavailable here: " + err.Error())
+	}
+	open := h.Open
+	if h.OpenSmall != nil {
+		open = h.OpenSmall
+	}
+	return &rig{t: t, fuse: true, mnt: t.TempDir(), openFn: open}
+}
+
+// memRig returns a rig opening WALs straight on the FS, or skips t.
+func memRig(t *testing.T, h CrashHarness) *rig {
+	if h.OpenFS == nil {
+		t.Skip("CrashHarness.OpenFS is nil: the backend does not do its I/O through package vfs, so the in-memory crash file system cannot sit under it")
+	}
+	return &rig{t: t, openFS: h.OpenFS}
+}
+
+// walDir is the WAL's directory inside the FS a rig serves.
+const walDir = "/wal"
+
+// mounted is a WAL open on an FS; close closes both.
+type mounted struct {
+	w   backend.WAL
+	srv *lossyfs.Server
+	dir string // the WAL's directory as the backend sees it
+}
+
+// open opens the WAL on fsys. The error is Open's; a mount failure fails t.
+func (r *rig) open(fsys vfs.FS) (*mounted, error) {
+	ctx := r.t.Context()
+	if !r.fuse {
+		w, err := r.openFS(ctx, fsys, walDir)
+		return &mounted{w: w, dir: walDir}, err
+	}
+	srv, err := lossyfs.Mount(r.mnt, fsys)
+	if err != nil {
+		r.t.Fatalf("mount: %v", err)
+	}
+	m := &mounted{srv: srv, dir: filepath.Join(r.mnt, walDir)}
+	r.t.Cleanup(func() { // a failing test must not leave the mount behind
+		if m.w != nil {
+			m.w.Close()
+		}
+		srv.Unmount()
+	})
+	m.w, err = r.openFn(ctx, m.dir)
+	if err != nil {
+		m.close(r.t)
+	}
+	return m, err
+}
+
+// close closes the WAL, ignoring its error (after a power cut it has one), and
+// unmounts. A mount kept busy by a descriptor the WAL left open is an error.
+func (m *mounted) close(t *testing.T) {
+	t.Helper()
+	if m.w != nil {
+		m.w.Close()
+	}
+	if m.srv != nil {
+		if err := m.srv.Unmount(); err != nil {
+			t.Errorf("the WAL left files open after Close: %v", err)
+		}
+	}
+}
+
+// progress is what a workload had acknowledged when it stopped. Start from
+// newProgress.
+type progress struct {
+	acked    uint64 // the last acknowledged index (0: none)
+	first    uint64 // the first index promised by the last acknowledged TruncateFront (1: none)
+	maxFirst uint64 // the highest first index attempted, acknowledged or not
+}
+
+func newProgress() progress { return progress{first: 1, maxFirst: 1} }
+
+// workloadRecords is how many records runWorkload appends.
+const workloadRecords = 20
+
+// runWorkload appends records 1..20 in singles and batches, with a Sync and
+// a TruncateFront in the middle, and closes the WAL; it stops at the first
+// error and returns it. Records are payload(index).
+func runWorkload(ctx context.Context, w backend.WAL, p *progress) error {
+	steps := []struct {
+		n        uint64 // records to append
+		sync     bool
+		truncate uint64 // TruncateFront argument
+	}{
+		{n: 1}, {n: 3}, {n: 1}, {sync: true}, {n: 4}, {truncate: 4}, {n: 1}, {n: 2},
+		{n: 1}, {truncate: 7}, {n: 5}, {n: 1}, {sync: true}, {n: 1},
+	}
+	for _, s := range steps {
+		switch {
+		case s.n > 0:
+			last, err := w.Append(ctx, payloads(p.acked+1, p.acked+s.n)...)
+			if err != nil {
+				return fmt.Errorf("Append %d..%d: %w", p.acked+1, p.acked+s.n, err)
+			}
+			if last != p.acked+s.n {
+				return fmt.Errorf("Append %d..%d returned last %d", p.acked+1, p.acked+s.n, last)
+			}
+			p.acked = last
+		case s.sync:
+			if err := w.Sync(ctx); err != nil {
+				return fmt.Errorf("Sync: %w", err)
+			}
+		default:
+			p.maxFirst = s.truncate
+			if err := w.TruncateFront(ctx, s.truncate); err != nil {
+				return fmt.Errorf("TruncateFront(%d): %w", s.truncate, err)
+			}
+			p.first = s.truncate
+		}
+	}
+	return w.Close()
+}
+
+// checkRecovered requires a reopened WAL to hold every acknowledged record,
+// possibly later ones of the workload, nothing else, with its first index
+// between the acknowledged and the attempted truncation; then Append must
+// continue at last+1. It returns the bounds found.
+func checkRecovered(t *testing.T, w backend.WAL, p progress, when string) (first, last uint64) {
+	t.Helper()
+	ctx := t.Context()
+	first, last, err := w.Bounds(ctx)
+	if err != nil {
+		t.Fatalf("%s: Bounds: %v", when, err)
+	}
+	if last < p.acked || last > workloadRecords || first < p.first || first > p.maxFirst || first > last+1 {
+		t.Fatalf("%s: Bounds = (%d, %d), want last in [%d, %d] (acknowledged, written) and first in [%d, %d] (truncation acknowledged, attempted)",
+			when, first, last, p.acked, workloadRecords, p.first, p.maxFirst)
+	}
+	n := first
+	err = w.Replay(ctx, first, func(index uint64, data []byte) error {
+		if index != n {
+			return fmt.Errorf("replay delivered index %d, want %d", index, n)
+		}
+		if want := payload(index); string(data) != string(want) {
+			return fmt.Errorf("record %d: got %s, want %s", index, describe(data), describe(want))
+		}
+		n++
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("%s: Replay: %v", when, err)
+	}
+	if n != last+1 {
+		t.Fatalf("%s: Replay stopped at %d, want %d", when, n, last+1)
+	}
+	got, err := w.Append(ctx, payload(last+1))
+	if err != nil || got != last+1 {
+		t.Fatalf("%s: Append after recovery = (%d, %v), want %d", when, got, err, last+1)
+	}
+	return first, last
+}
+
+// powerCut takes the crash image of mem at the chosen moment and cuts the
+// power: every later operation on the faulting FS fails with EIO. Safe for
+// the concurrent FUSE server goroutines.
+type powerCut struct {
+	mu    sync.Mutex
+	image *crashfs.FS
+	at    faultfs.Event
+}
+
+// take takes the image at event e, unless one was taken already.
+func (c *powerCut) take(mem *crashfs.FS, opts *crashfs.CrashOptions, e faultfs.Event) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.image == nil {
+		c.image, c.at = mem.CrashImage(opts), e
+	}
+}
+
+// taken returns the image and where it was taken (nil and the zero Event: not yet).
+func (c *powerCut) taken() (*crashfs.FS, faultfs.Event) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.image, c.at
+}

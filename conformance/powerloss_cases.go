@@ -1,0 +1,135 @@
+package conformance
+
+import (
+	"fmt"
+	"os"
+	"sync"
+	"syscall"
+	"testing"
+
+	"github.com/nautilus-go/nautilus/backend/vfs/crashfs"
+	"github.com/nautilus-go/nautilus/backend/vfs/faultfs"
+)
+
+// Power loss is order 300 in Run.
+const orderPowerLoss = 300
+
+func init() {
+	addCrashCases(orderPowerLoss,
+		crashCase{
+			name: "power_loss_every_sync",
+			rule: "After a power loss right after any fsync of a workload (appends in batches across files, Sync, TruncateFront, Close), Open succeeds unaided and the log holds every acknowledged record, byte-identical, possibly later records of the workload, nothing else; files and directory entries not fsync'd are gone.",
+			run:  testPowerLossEverySync,
+		},
+		crashCase{
+			name: "power_loss_every_operation",
+			rule: "After a power loss before any file-system operation of the workload (so also between a write and its fsync, between creating a file and fsyncing its directory, and mid-truncation), with or without some unsynced 4 KiB blocks surviving, Open succeeds unaided and the log holds every acknowledged record and nothing but the workload's records.",
+			run:  testPowerLossEveryOperation,
+		},
+	)
+}
+
+// testPowerLossEverySync runs the workload over FUSE once per fsync the
+// library issues, cutting the power right after fsync k completes.
+func testPowerLossEverySync(t *testing.T, h CrashHarness) {
+	r := fuseRig(t, h)
+	n := cutEverywhere(t, r, func(e faultfs.Event) bool { return e.After && e.IsSync() }, nil)
+	t.Logf("cut the power after each of %d fsyncs", n)
+}
+
+// testPowerLossEveryOperation runs the workload on the in-memory crash FS once
+// per file-system operation, cutting the power just before it.
+func testPowerLossEveryOperation(t *testing.T, h CrashHarness) {
+	r := memRig(t, h)
+	before := func(e faultfs.Event) bool { return !e.After }
+	t.Run("strict", func(t *testing.T) {
+		r.t = t
+		n := cutEverywhere(t, r, before, nil)
+		t.Logf("cut the power before each of %d operations", n)
+	})
+	t.Run("unsynced_blocks", func(t *testing.T) {
+		r.t = t
+		cutEverywhere(t, r, before, func(k int) *crashfs.CrashOptions {
+			return &crashfs.CrashOptions{UnsyncedBlocks: 0.5, Seed: int64(k)}
+		})
+	})
+}
+
+// maxCutPoints bounds the loop of cutEverywhere for a backend that never
+// stops issuing operations.
+const maxCutPoints = 5000
+
+// cutEverywhere runs the workload once per event matching at, cutting the
+// power at the kth such event in round k, and checks the recovered log each
+// time; the last round cuts after the workload has closed the WAL. It
+// returns the number of cut points.
+func cutEverywhere(t *testing.T, r *rig, at func(faultfs.Event) bool, opts func(k int) *crashfs.CrashOptions) int {
+	t.Helper()
+	for k := 1; k <= maxCutPoints; k++ {
+		mem := crashfs.New()
+		faults := faultfs.New(mem)
+		var cut powerCut
+		seen := countdown{n: k}
+		var crashOpts *crashfs.CrashOptions
+		if opts != nil {
+			crashOpts = opts(k)
+		}
+		faults.Inject(func(e faultfs.Event) error {
+			if !at(e) || !seen.hit() {
+				return nil
+			}
+			cut.take(mem, crashOpts, e)
+			faults.Cut(syscall.EIO)
+			if !e.After {
+				return &os.PathError{Op: e.Op.String(), Path: e.Path, Err: syscall.EIO}
+			}
+			return nil
+		})
+
+		p := newProgress()
+		m, err := r.open(faults)
+		if err == nil {
+			err = runWorkload(t.Context(), m.w, &p)
+		}
+		m.close(t)
+		image, where := cut.taken()
+		when := fmt.Sprintf("power cut %d at %s %s #%d (%s)", k, phase(where), where.Op, where.N, where.Path)
+		if image == nil {
+			if err != nil {
+				t.Fatalf("the workload failed with no fault injected: %v", err)
+			}
+			image, when = mem.CrashImage(crashOpts), "power cut after the workload closed the WAL"
+		}
+		m, err = r.open(image)
+		if err != nil {
+			t.Fatalf("%s: Open after the power loss: %v", when, err)
+		}
+		checkRecovered(t, m.w, p, when)
+		m.close(t)
+		if where.Seq == 0 {
+			return k - 1
+		}
+	}
+	t.Fatalf("the workload issued more than %d operations", maxCutPoints)
+	return 0
+}
+
+func phase(e faultfs.Event) string {
+	if e.After {
+		return "after"
+	}
+	return "before"
+}
+
+// countdown reports true on its nth hit, once.
+type countdown struct {
+	mu sync.Mutex
+	n  int
+}
+
+func (c *countdown) hit() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.n--
+	return c.n == 0
+}
