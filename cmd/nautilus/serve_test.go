@@ -146,3 +146,27 @@ func TestUnknownCommand(t *testing.T) {
 	out.Reset()
 	require.Equal(t, 0, run([]string{"help"}, &out))
 }
+
+// The quickstart's config loads as written and serves scenario S1.
+func TestQuickstartConfig(t *testing.T) {
+	cfg, err := broker.LoadConfig(filepath.Join("..", "..", "examples", "quickstart", "nautilus.yaml"))
+	require.NoError(t, err)
+	require.True(t, cfg.Persistence.WALEnabled)
+	require.Equal(t, "jsonl", cfg.Persistence.WALBackend)
+	abs, err := filepath.Abs(filepath.Join("..", "..", "examples", "quickstart", ".nautilus", "wal"))
+	require.NoError(t, err)
+	require.Equal(t, abs, cfg.Persistence.WALPath, "relative to the file's folder")
+
+	dir := t.TempDir()
+	cfg.Persistence.WALPath = filepath.Join(dir, "wal")
+	cfg.SessionStore.SQLitePath = filepath.Join(dir, "sessions.db")
+	b, err := broker.New(context.Background(), cfg, nil)
+	require.NoError(t, err)
+	defer b.Close()
+	r, err := b.Handle(context.Background(), broker.Request{AgentID: "agent-a", Intent: "employee pii",
+		Context: broker.RequestContext{SessionID: "s1", Clearance: "secret"}})
+	require.NoError(t, err)
+	require.Equal(t, []string{"hr"}, r.SourcesQueried)
+	require.Len(t, r.Data["hr"], 2)
+	require.Equal(t, []string{"employee", "pii"}, r.Exposure.DataTypesSeen)
+}
