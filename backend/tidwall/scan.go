@@ -127,9 +127,10 @@ func checkSegment(path string, data []byte, first uint64) scan {
 }
 
 // validAfter reports whether any offset after the bad record at offset bad
-// starts a frame holding a valid envelope with an index this segment could
-// hold (first or more, below first plus the file's length). A torn write
-// leaves nothing valid behind it, so such a record means corruption.
+// starts a frame holding a valid envelope. A torn write leaves nothing valid
+// behind it, so such a record means corruption. Indexes at or beyond first
+// plus the file's length cannot be in the file, which rejects almost every
+// offset of a garbage tail before its checksum is computed.
 func validAfter(data []byte, bad int64, first uint64) bool {
 	limit := first + uint64(len(data))
 	for p := int(bad) + 1; p < len(data); p++ {
@@ -139,7 +140,7 @@ func validAfter(data []byte, bad int64, first uint64) bool {
 		}
 		env := data[p+k : p+k+int(size)]
 		index := binary.BigEndian.Uint64(env[4:12])
-		if index < first || index >= limit {
+		if index == 0 || index >= limit {
 			continue
 		}
 		if _, err := backend.DecodeEnvelope(env, index); err == nil {
