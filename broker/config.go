@@ -203,7 +203,8 @@ type Options struct {
 	Registerer prometheus.Registerer
 	// WALObserver is passed to the WAL (backend.Config.Observer).
 	WALObserver backend.Observer
-	// Store replaces the store that Config.SessionStore selects.
+	// Store replaces the store that Config.SessionStore selects; the caller
+	// keeps it and closes it after Close.
 	Store Store
 	// Now is the clock (nil: time.Now).
 	Now func() time.Time

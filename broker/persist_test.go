@@ -10,6 +10,8 @@ import (
 
 	"github.com/nautilus-go/nautilus/backend"
 	_ "github.com/nautilus-go/nautilus/backend/jsonl"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 )
 
@@ -150,8 +152,10 @@ func TestReplayFromStaleCheckpoint(t *testing.T) {
 	require.NoError(t, store.SetCheckpoint(context.Background(), 0))
 	require.NoError(t, store.Close())
 
-	b = newBroker(t, cfg, nil)
+	reg := prometheus.NewRegistry()
+	b = newBroker(t, cfg, &Options{Registerer: reg})
 	require.Equal(t, want, stateOfSession(t, b, "s"))
+	require.Equal(t, float64(3), testutil.ToFloat64(b.metrics.replayed), "records replayed")
 	require.Equal(t, 2, len(want.ExposureFlags))
 	require.Equal(t, 1, want.PIISourcesAccessed)
 }
