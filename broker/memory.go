@@ -79,31 +79,29 @@ func (m *Memory) Modify(template string, match, slots Slots) (int, error) {
 		}
 	}
 	if len(hit) == 0 {
-		merged := Slots{}
-		for k, v := range match {
-			merged[k] = v
-		}
-		for k, v := range slots {
-			merged[k] = v
-		}
-		_, err := m.Assert(Fact{Template: template, Slots: merged})
+		_, err := m.Assert(Fact{Template: template, Slots: merge(match, slots)})
 		return 1, err
 	}
 	for _, key := range hit {
 		f := m.facts[key]
 		delete(m.facts, key)
-		merged := Slots{}
-		for k, v := range f.Slots {
-			merged[k] = v
-		}
-		for k, v := range slots {
-			merged[k] = v
-		}
-		if _, err := m.Assert(Fact{Template: template, Slots: merged}); err != nil {
+		if _, err := m.Assert(Fact{Template: template, Slots: merge(f.Slots, slots)}); err != nil {
 			return 0, err
 		}
 	}
 	return len(hit), nil
+}
+
+// merge returns base with over's slots written over it.
+func merge(base, over Slots) Slots {
+	out := make(Slots, len(base)+len(over))
+	for k, v := range base {
+		out[k] = v
+	}
+	for k, v := range over {
+		out[k] = v
+	}
+	return out
 }
 
 // Query returns the facts of template whose slots include match, in a stable

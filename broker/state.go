@@ -50,8 +50,7 @@ func newState() State {
 // normalize sorts and de-duplicates the lists, replaces nil with empty, and
 // derives pii_sources_accessed from its list.
 func (s *State) normalize() {
-	for _, l := range []*[]string{&s.LastSourcesQueried, &s.DataTypesSeen, &s.SourcesVisited,
-		&s.PIISourcesAccessedList, &s.AgentsSeen, &s.PIIAgents, &s.ExposureFlags} {
+	for _, l := range s.lists() {
 		*l = sortedSet(*l)
 	}
 	s.PIISourcesAccessed = len(s.PIISourcesAccessedList)
@@ -63,20 +62,26 @@ func (s *State) normalize() {
 // Clone returns a deep copy.
 func (s State) Clone() State {
 	c := s
-	for _, l := range []*[]string{&c.LastSourcesQueried, &c.DataTypesSeen, &c.SourcesVisited,
-		&c.PIISourcesAccessedList, &c.AgentsSeen, &c.PIIAgents, &c.ExposureFlags} {
+	for _, l := range c.lists() {
 		*l = append([]string{}, *l...)
 	}
 	return c
 }
 
-func (s State) categories() map[string][]string {
-	return map[string][]string{
-		catDataTypes:  s.DataTypesSeen,
-		catSources:    s.SourcesVisited,
-		catPIISources: s.PIISourcesAccessedList,
-		catAgents:     s.AgentsSeen,
-		catPIIAgents:  s.PIIAgents,
+// lists returns pointers to every list in s.
+func (s *State) lists() []*[]string {
+	return []*[]string{&s.LastSourcesQueried, &s.DataTypesSeen, &s.SourcesVisited,
+		&s.PIISourcesAccessedList, &s.AgentsSeen, &s.PIIAgents, &s.ExposureFlags}
+}
+
+// exposureLists maps each exposure category to its list in s.
+func (s *State) exposureLists() map[string]*[]string {
+	return map[string]*[]string{
+		catDataTypes:  &s.DataTypesSeen,
+		catSources:    &s.SourcesVisited,
+		catPIISources: &s.PIISourcesAccessedList,
+		catAgents:     &s.AgentsSeen,
+		catPIIAgents:  &s.PIIAgents,
 	}
 }
 
@@ -102,8 +107,8 @@ func memoryOf(sessionID string, s State) *Memory {
 		"purpose_ttl_seconds":       s.PurposeTTLSeconds,
 		"cumulative_classification": s.CumulativeClassification,
 	}})
-	for cat, values := range s.categories() {
-		for _, v := range values {
+	for cat, values := range s.exposureLists() {
+		for _, v := range *values {
 			m.mustAssert(exposureFact(sessionID, cat, v))
 		}
 	}
@@ -138,13 +143,7 @@ func stateOf(m *Memory, sessionID string) State {
 		s.PurposeTTLSeconds = slotNumber(f, "purpose_ttl_seconds")
 		s.CumulativeClassification = slotString(f, "cumulative_classification")
 	}
-	lists := map[string]*[]string{
-		catDataTypes:  &s.DataTypesSeen,
-		catSources:    &s.SourcesVisited,
-		catPIISources: &s.PIISourcesAccessedList,
-		catAgents:     &s.AgentsSeen,
-		catPIIAgents:  &s.PIIAgents,
-	}
+	lists := s.exposureLists()
 	for _, f := range m.Query(tmplExposure, Slots{"session_id": sessionID}) {
 		if l, ok := lists[slotString(f, "category")]; ok {
 			*l = append(*l, slotString(f, "value"))

@@ -1,9 +1,3 @@
-// Command nautilus runs the Nautilus broker and its operator tools.
-//
-//	nautilus serve --config nautilus.yaml     the HTTP broker
-//	nautilus help                             the list of commands
-//
-// Each command lives in its own file and adds itself to commands from init.
 package main
 
 import (

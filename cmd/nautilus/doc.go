@@ -1,0 +1,11 @@
+// Command nautilus runs the Nautilus broker and its operator tools.
+//
+//	nautilus serve --config nautilus.yaml   the HTTP broker (docs/broker.md)
+//	nautilus help                           the list of commands
+//
+// Operators run it; its tests build it with -tags failpoints to crash it at
+// named points of a request and check that every answered request survives.
+// Each command lives in its own file and adds itself to the command table
+// from init with register, so a new command is a new file. Exit status: 0
+// success, 1 failure, 2 bad usage or configuration.
+package main
