@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/nautilus-go/nautilus/backend"
@@ -72,7 +73,7 @@ func (o Options) check() error {
 		return &UsageError{Flag: "workload", Err: fmt.Errorf("needs at least one workload")}
 	}
 	for _, w := range o.Workloads {
-		if !contains(Workloads, w) {
+		if !slices.Contains(Workloads, w) {
 			return &UsageError{Flag: "workload", Err: fmt.Errorf("unknown workload %q (known: %v)", w, Workloads)}
 		}
 	}
@@ -85,15 +86,6 @@ func (o Options) check() error {
 		}
 	}
 	return nil
-}
-
-func contains[T comparable](list []T, v T) bool {
-	for _, x := range list {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 // plan lists the rows of a run, repetitions interleaved so that drift in the
@@ -110,7 +102,7 @@ func (o Options) plan() ([]row, error) {
 	var rows []row
 	for run := 1; run <= o.Count; run++ {
 		for _, wl := range Workloads {
-			if !contains(o.Workloads, wl) {
+			if !slices.Contains(o.Workloads, wl) {
 				continue
 			}
 			if wl == WorkloadBroker {

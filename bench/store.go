@@ -61,10 +61,7 @@ var baselines = map[string]func(ctx context.Context, o storeOptions) (store, err
 // Subjects returns every name -backends accepts: the baselines and the
 // registered backends, in the order rows are shown.
 func Subjects() []string {
-	names := append([]string{Fdatasync}, backend.Drivers()...)
-	for _, raw := range []string{TidwallRaw, PebbleRaw, BboltRaw} {
-		names = append(names, raw)
-	}
+	names := append([]string{Fdatasync, TidwallRaw, PebbleRaw, BboltRaw}, backend.Drivers()...)
 	return orderSubjects(names)
 }
 
