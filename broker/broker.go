@@ -200,6 +200,9 @@ func (b *Broker) openWAL(ctx context.Context) error {
 		}
 		return fmt.Errorf("broker: open WAL %s (%s): %w", p.WALPath, p.WALBackend, err)
 	}
+	if b.opts.WrapWAL != nil {
+		w = b.opts.WrapWAL(w)
+	}
 	b.wal = w
 	return nil
 }

@@ -203,6 +203,8 @@ type Options struct {
 	Registerer prometheus.Registerer
 	// WALObserver is passed to the WAL (backend.Config.Observer).
 	WALObserver backend.Observer
+	// WrapWAL, when set, wraps the opened WAL, e.g. walmetrics.Metrics.Wrap.
+	WrapWAL func(backend.WAL) backend.WAL
 	// Store replaces the store that Config.SessionStore selects; the caller
 	// keeps it and closes it after Close.
 	Store Store

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/nautilus-go/nautilus/backend/walmetrics"
 	"github.com/nautilus-go/nautilus/broker"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -94,7 +95,13 @@ func serve(args []string, stderr io.Writer) int {
 	log.Info("listening", "addr", ln.Addr().String(), "mode", cfg.Persistence.Mode,
 		"wal_enabled", cfg.Persistence.WALEnabled, "wal_backend", cfg.Persistence.WALBackend)
 
-	b, err := broker.New(ctx, cfg, &broker.Options{Logger: log, Registerer: reg})
+	opts := &broker.Options{Logger: log, Registerer: reg}
+	if cfg.Persistence.WALEnabled {
+		m := walmetrics.New(reg, prometheus.Labels{"backend": cfg.Persistence.WALBackend})
+		m.SyncAlways = cfg.Persistence.WALSync != "none"
+		opts.WALObserver, opts.WrapWAL = m, m.Wrap
+	}
+	b, err := broker.New(ctx, cfg, opts)
 	if err != nil {
 		srv.Close()
 		fmt.Fprintf(stderr, "nautilus serve: %v\n", err)

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -72,6 +74,15 @@ persistence: {mode: "${NAUTILUS_TEST_MODE}", wal_enabled: true, wal_path: ./stat
 	require.True(t, ok)
 	require.Equal(t, 200, code)
 	require.Contains(t, s.output(), "mode=async")
+	resp, err := http.Get(s.url + "/metrics")
+	require.NoError(t, err)
+	metrics, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.NoError(t, err)
+	require.Contains(t, string(metrics), `nautilus_broker_request_duration_seconds_count{outcome="ok"} 1`)
+	require.Contains(t, string(metrics), "nautilus_broker_wal_append_duration_seconds_count 1")
+	require.Contains(t, string(metrics), "nautilus_broker_wal_records_replayed_total 0")
+	require.Contains(t, string(metrics), `nautilus_wal_records_appended_total{backend="jsonl"} 1`)
 	s.stop()
 	require.FileExists(t, filepath.Join(dir, "state", "sessions.db"), "relative to the config file's folder")
 	require.DirExists(t, filepath.Join(dir, "state", "wal"))
