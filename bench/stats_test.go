@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"encoding/json"
 	"math/rand/v2"
 	"runtime"
 	"testing"
@@ -93,4 +94,15 @@ func TestAppendOfOneMillionOpsRecordsInUnder100MiB(t *testing.T) {
 	allocated := after.TotalAlloc - before.TotalAlloc
 	assert.Less(t, allocated, uint64(100<<20), "bytes allocated for %d ops", ops)
 	assert.Less(t, res.AllocsPerOp(), 0.001, "the measured window allocates next to nothing of its own")
+}
+
+func TestPayloadsAreJSONObjectsOfTheSize(t *testing.T) {
+	for _, size := range []int{jsonOverhead, 200, 4096} {
+		for _, p := range payloads(1, 3, size) {
+			assert.Len(t, p, size)
+			assert.True(t, json.Valid(p), "%q", p)
+		}
+	}
+	small := payloads(1, 1, jsonOverhead-1)[0]
+	assert.Len(t, small, jsonOverhead-1, "smaller records are the filler alone")
 }

@@ -42,8 +42,10 @@ func (r row) result() Result {
 	}
 }
 
-// payloads returns n records of size random alphanumeric bytes, like the
-// broker's JSON records: text every backend stores without escaping.
+// payloads returns n records of size bytes, each a JSON object with a random
+// alphanumeric filler, {"pad":"x7Qa..."}, like the broker's JSON records (the
+// jsonl backend embeds JSON verbatim and would base64 anything else). Below
+// jsonOverhead bytes a record is the filler alone.
 func payloads(seed uint64, n, size int) [][]byte {
 	const alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 	rng := rand.New(rand.NewPCG(seed, uint64(size)))
@@ -53,10 +55,20 @@ func payloads(seed uint64, n, size int) [][]byte {
 		for j := range b {
 			b[j] = alphabet[rng.IntN(len(alphabet))]
 		}
+		if size >= jsonOverhead {
+			copy(b, jsonOpen)
+			copy(b[size-len(jsonClose):], jsonClose)
+		}
 		out[i] = b
 	}
 	return out
 }
+
+const (
+	jsonOpen     = `{"pad":"`
+	jsonClose    = `"}`
+	jsonOverhead = len(jsonOpen) + len(jsonClose)
+)
 
 // window measures what the code between start and stop costs: wall time,
 // heap allocations and the store's fsyncs.

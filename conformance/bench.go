@@ -42,14 +42,18 @@ func Bench(b *testing.B, h Harness) {
 	b.Run("workload=replay/size=200", func(b *testing.B) { benchReplay(b, h) })
 }
 
-// benchRecords returns n records of benchRecordSize printable bytes.
+// benchRecords returns n records of benchRecordSize bytes, each a JSON
+// object {"pad":"abc..."} like the broker's records.
 func benchRecords(n int) [][]byte {
+	const prefix, suffix = `{"pad":"`, `"}`
 	recs := make([][]byte, n)
 	for i := range recs {
 		r := make([]byte, benchRecordSize)
 		for j := range r {
 			r[j] = byte('a' + (i+j)%26)
 		}
+		copy(r, prefix)
+		copy(r[benchRecordSize-len(suffix):], suffix)
 		recs[i] = r
 	}
 	return recs
