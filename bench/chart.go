@@ -11,7 +11,7 @@ import (
 
 // Chart geometry, in SVG user units.
 const (
-	chartWidth   = 760
+	chartWidth   = 860
 	panelHeight  = 300
 	plotLeft     = 70
 	plotRight    = 560 // the legend sits to its right
@@ -36,8 +36,8 @@ var chartPercentiles = []struct {
 }
 
 // WriteChart writes an SVG of the latency percentiles: one panel per table
-// and concurrency, one line per backend on a logarithmic axis; baselines
-// are dashed.
+// and concurrency, one line per row on a logarithmic axis; baselines and
+// the broker without WAL are dashed.
 func (rep *Report) WriteChart(w io.Writer) error {
 	var panels [][]Result
 	for _, table := range groupRows(rep.Summary()) {
@@ -46,7 +46,7 @@ func (rep *Report) WriteChart(w io.Writer) error {
 		}
 		start := 0
 		for i := 1; i <= len(table); i++ {
-			if i == len(table) || table[i].Concurrency != table[start].Concurrency || table[i].Mode != table[start].Mode {
+			if i == len(table) || table[i].Concurrency != table[start].Concurrency {
 				panels = append(panels, table[start:i])
 				start = i
 			}
@@ -70,10 +70,11 @@ func (rep *Report) WriteChart(w io.Writer) error {
 
 func writePanel(b *strings.Builder, rows []Result, y0 int) {
 	r0 := rows[0]
-	title := fmt.Sprintf("%s, sync=%s, %d B, batch %d, %d %s", r0.Workload, r0.Sync, r0.Size, r0.Batch,
-		r0.Concurrency, map[bool]string{true: "writer", false: "writers"}[r0.Concurrency == 1])
-	if r0.Mode != "" {
-		title += ", " + r0.Mode
+	who := map[bool]string{true: "writer", false: "writers"}[r0.Concurrency == 1]
+	title := fmt.Sprintf("%s, sync=%s, %d B, batch %d, %d %s", r0.Workload, r0.Sync, r0.Size, r0.Batch, r0.Concurrency, who)
+	if r0.Workload == WorkloadBroker {
+		who = map[bool]string{true: "client", false: "clients"}[r0.Concurrency == 1]
+		title = fmt.Sprintf("broker request, WAL sync=%s, SQLite store, %d %s", r0.Sync, r0.Concurrency, who)
 	}
 	fmt.Fprintf(b, `<text x="%d" y="%d" font-size="14" font-weight="bold">%s</text>`+"\n", plotLeft, y0+22, html.EscapeString(title))
 
@@ -115,7 +116,7 @@ func writePanel(b *strings.Builder, rows []Result, y0 int) {
 	for i, r := range rows {
 		color := chartColors[i%len(chartColors)]
 		dash := ""
-		if r.Baseline {
+		if r.Baseline || r.Backend == NoWAL {
 			dash = ` stroke-dasharray="6 3"`
 		}
 		var pts []string
@@ -132,7 +133,11 @@ func writePanel(b *strings.Builder, rows []Result, y0 int) {
 		ly := y0 + plotTop + 10 + i*legendLineDy
 		fmt.Fprintf(b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="%s" stroke-width="2"%s/>`+"\n",
 			legendLeft, ly, legendLeft+24, ly, color, dash)
+		name := r.Backend
+		if r.Mode != "" {
+			name += " " + r.Mode
+		}
 		fmt.Fprintf(b, `<text x="%d" y="%d">%s p50 %s</text>`+"\n", legendLeft+30, ly+4,
-			html.EscapeString(r.Backend), html.EscapeString(fmtDuration(r.Latency.P50)))
+			html.EscapeString(name), html.EscapeString(fmtDuration(r.Latency.P50)))
 	}
 }
