@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/nautilus-go/nautilus/backend"
 	_ "github.com/nautilus-go/nautilus/backend/jsonl"
@@ -219,7 +220,7 @@ func TestWALTruncatedBehindStore(t *testing.T) {
 	require.Eventually(t, func() bool {
 		first, _, err := b.wal.Bounds(context.Background())
 		return err == nil && first > 1
-	}, 10e9, 1e6, "the truncator drops what the store holds")
+	}, 10*time.Second, time.Millisecond, "the truncator drops what the store holds")
 	first, _, err := b.wal.Bounds(context.Background())
 	require.NoError(t, err)
 	cp, err := b.store.Checkpoint(context.Background())
