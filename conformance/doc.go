@@ -23,19 +23,24 @@
 // # What it checks
 //
 // Run runs one subtest per case, each in a fresh directory; a failing case
-// logs the rule it checks. The cases cover: the bounds of a new WAL; the round
-// trip of empty, 1-byte and 1 MiB records, alone and in batches; indexes that
-// continue across reopen and after truncating everything; Replay's range
-// errors and its callback's error; that Append copies its arguments;
-// TruncateFront's range and durability; done contexts; Close; the directory
-// lock against this process and another; concurrent appenders and readers;
-// and kill -9 of a process appending to the WAL.
+// logs the rule it checks. Case names are stable, so one case runs alone with
+// go test -run 'TestConformance/always/kill_9'. The cases cover: the bounds of
+// a new WAL; the round trip of empty, 1-byte and 1 MiB records, alone and in
+// batches; indexes that continue across reopen and after truncating
+// everything; Replay's range errors and its callback's error; that Append
+// copies its arguments; TruncateFront's range and durability; done contexts;
+// Close; the directory lock against this process and another; concurrent
+// appenders and readers (run it with -race); group commit; kill -9 of a
+// process appending to the WAL; simulated power loss; and injected fsync and
+// ENOSPC faults and a crash during recovery. RunCrash runs the power-loss and
+// fault cases with more ways to open the WAL (small files, a file system of
+// the suite's choosing); Bench measures a backend with the same Harness.
 //
 // # Capabilities
 //
 // Harness.Caps says what a backend does not promise; the zero value is the
 // full contract. NotPersistent (the memory backend) and AppendNotDurable
-// (SyncNone) skip the crash cases, saying why.
+// (SyncNone) skip the crash cases (kill -9, power loss, faults), saying why.
 //
 // # Child processes
 //
