@@ -33,9 +33,9 @@ const (
 	truncateEvery = 8
 	// maxChildBatches bounds a child that is never killed.
 	maxChildBatches = 1 << 16
-	// childStall is how long the parent waits for the child's next line
-	// before calling it hung: a watchdog, not a synchronisation.
-	childStall = 2 * time.Minute
+	// childTimeout is how long a round's child may run before the parent
+	// calls it hung: a watchdog, not a synchronisation.
+	childTimeout = 2 * time.Minute
 )
 
 func crashRounds(t *testing.T) int {
@@ -132,27 +132,36 @@ func killChild(t *testing.T, dir string, rng *rand.Rand, last uint64) uint64 {
 			lines <- sc.Text()
 		}
 	}()
-	var other []string // lines not meant for the parent: the child's test output
-	acked, acks, killed := uint64(0), 0, false
-	stall := time.NewTimer(childStall)
-	defer stall.Stop()
+	killed, reaped := false, false
 	kill := func() {
 		if !killed {
 			killed = true
 			cmd.Process.Kill()
 		}
 	}
-	defer kill()
+	// On a failure below, kill the child and reap it and the reader.
+	defer func() {
+		if !reaped {
+			kill()
+			for range lines {
+			}
+			cmd.Wait()
+		}
+	}()
+
+	var other []string // lines not meant for the parent: the child's test output
+	acked, acks := uint64(0), 0
+	timeout := time.NewTimer(childTimeout)
+	defer timeout.Stop()
 	for {
 		var line string
-		var ok bool
+		var open bool
 		select {
-		case line, ok = <-lines:
-		case <-stall.C:
-			kill()
-			t.Fatalf("child on %s said nothing for %v", dir, childStall)
+		case line, open = <-lines:
+		case <-timeout.C:
+			t.Fatalf("child on %s still running after %v with %d acknowledgements", dir, childTimeout, acks)
 		}
-		if !ok {
+		if !open {
 			break
 		}
 		msg, isChildLine := strings.CutPrefix(line, childPrefix)
@@ -161,9 +170,9 @@ func killChild(t *testing.T, dir string, rng *rand.Rand, last uint64) uint64 {
 			other = append(other, line)
 		case strings.HasPrefix(msg, "ack "):
 			var lo, hi uint64
-			if _, err := fmt.Sscanf(msg, "ack %d %d", &lo, &hi); err != nil || lo != max(acked, last)+1 || hi < lo {
-				kill()
-				t.Fatalf("child acknowledged %q after index %d, want the range to start at %d", msg, max(acked, last), max(acked, last)+1)
+			want := max(acked, last) + 1
+			if _, err := fmt.Sscanf(msg, "ack %d %d", &lo, &hi); err != nil || lo != want || hi < lo {
+				t.Fatalf("child acknowledged %q, want a range starting at %d", msg, want)
 			}
 			acked = hi
 			acks++
@@ -175,6 +184,7 @@ func killChild(t *testing.T, dir string, rng *rand.Rand, last uint64) uint64 {
 		}
 	}
 	err = cmd.Wait()
+	reaped = true
 	if !killed || cmd.ProcessState.ExitCode() != -1 {
 		t.Fatalf("child on %s ended by itself (%v) after %d acknowledgements; output:\n%s\n%s",
 			dir, err, acks, strings.Join(other, "\n"), stderr.String())
