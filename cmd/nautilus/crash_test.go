@@ -165,12 +165,13 @@ func runKillStream(t *testing.T, be string) {
 				mu.Lock()
 				asked[session] = append(asked[session], typ)
 				mu.Unlock()
-				code, _, ok := s.request("agent", session, "need "+typ)
+				code, body, ok := s.request("agent", session, "need "+typ)
 				if !ok {
-					return
+					return // the kill came first
 				}
 				if code != http.StatusOK {
-					continue
+					t.Errorf("status %d: %v", code, body)
+					return
 				}
 				mu.Lock()
 				answered[session] = append(answered[session], typ)
@@ -186,6 +187,11 @@ func runKillStream(t *testing.T, be string) {
 		}()
 	}
 	wg.Wait()
+	select {
+	case <-killed:
+	default:
+		t.Fatalf("every client stopped before %d answers\n%s", killAt, s.output())
+	}
 	s.wait()
 	require.True(t, s.killedBySIGKILL(), "%v\n%s", s.err, s.output())
 
