@@ -2,13 +2,23 @@ package backend_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
+	"sync/atomic"
 	"testing"
 
 	"github.com/nautilus-go/nautilus/backend"
 	_ "github.com/nautilus-go/nautilus/backend/memory"
 	"github.com/stretchr/testify/require"
 )
+
+// registered counts the test's registrations: the registry is global and
+// keeps its names, so each run (go test -count=N) needs fresh ones.
+var registered atomic.Int64
+
+func freshName(prefix string) string {
+	return fmt.Sprintf("%s-registry-test-%d", prefix, registered.Add(1))
+}
 
 // unopenedDriver opens nothing; the registry tests never open it.
 var unopenedDriver = backend.DriverFunc(func(context.Context, backend.Config) (backend.WAL, error) {
@@ -17,20 +27,23 @@ var unopenedDriver = backend.DriverFunc(func(context.Context, backend.Config) (b
 
 func TestRegisterPanics(t *testing.T) {
 	require.Panics(t, func() { backend.Register("", unopenedDriver) }, "empty name")
-	require.Panics(t, func() { backend.Register("registry-test-nil", nil) }, "nil driver")
-	require.NotContains(t, backend.Drivers(), "registry-test-nil")
+	nilName := freshName("nil")
+	require.Panics(t, func() { backend.Register(nilName, nil) }, "nil driver")
+	require.NotContains(t, backend.Drivers(), nilName)
 
-	backend.Register("registry-test-dup", unopenedDriver)
-	require.Panics(t, func() { backend.Register("registry-test-dup", unopenedDriver) }, "duplicate name")
+	dup := freshName("dup")
+	backend.Register(dup, unopenedDriver)
+	require.Panics(t, func() { backend.Register(dup, unopenedDriver) }, "duplicate name")
 	require.Panics(t, func() { backend.Register("memory", unopenedDriver) }, "a built-in name")
 }
 
 func TestDriversSorted(t *testing.T) {
-	backend.Register("zz-registry-test", unopenedDriver)
-	backend.Register("aa-registry-test", unopenedDriver)
+	zz, aa := freshName("zz"), freshName("aa")
+	backend.Register(zz, unopenedDriver)
+	backend.Register(aa, unopenedDriver)
 	names := backend.Drivers()
 	require.True(t, slices.IsSorted(names), "Drivers() = %v", names)
-	for _, want := range []string{"aa-registry-test", "memory", "zz-registry-test"} {
+	for _, want := range []string{aa, "memory", zz} {
 		require.Contains(t, names, want)
 	}
 }
