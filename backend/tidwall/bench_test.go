@@ -1,13 +1,29 @@
 package tidwall_test
 
 import (
+	"context"
 	"testing"
 
 	"github.com/nautilus-go/nautilus/backend"
+	"github.com/nautilus-go/nautilus/conformance"
 )
 
-// BenchmarkAppend measures one durable Append of a 200-byte record: the
-// envelope, the library's write and its fsync.
+// BenchmarkWAL runs the shared WAL benchmarks in both sync modes.
+func BenchmarkWAL(b *testing.B) {
+	for _, mode := range []backend.SyncMode{backend.SyncAlways, backend.SyncNone} {
+		b.Run("sync="+mode.String(), func(b *testing.B) {
+			conformance.Bench(b, conformance.Harness{
+				Open: func(ctx context.Context, dir string) (backend.WAL, error) {
+					return backend.Open(ctx, backend.Config{Backend: "tidwall", Dir: dir, Sync: mode})
+				},
+				Caps: conformance.Capabilities{AppendNotDurable: mode == backend.SyncNone},
+			})
+		})
+	}
+}
+
+// BenchmarkAppend measures one Append of a 200-byte record: the envelope,
+// the library's write and, with SyncAlways, its fsync.
 func BenchmarkAppend(b *testing.B) {
 	for _, mode := range []backend.SyncMode{backend.SyncAlways, backend.SyncNone} {
 		b.Run("sync="+mode.String(), func(b *testing.B) {

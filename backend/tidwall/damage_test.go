@@ -110,6 +110,10 @@ func TestTornTailEveryOffset(t *testing.T) {
 		whole, err := os.ReadFile(path)
 		require.NoError(t, err)
 		require.NoError(t, os.Truncate(path, cut))
+		if cut == start+1 {
+			_, err := tw.Open(segDir(copyDir(t, dir)), &tw.Options{AllowEmpty: true})
+			require.ErrorIs(t, err, tw.ErrCorrupt, "the bare library refuses a torn tail")
+		}
 
 		w, rep, err := tryOpenObserved(dir)
 		require.NoError(t, err, "cut at %d", cut)
