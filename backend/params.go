@@ -34,9 +34,27 @@ func (p *Params) lookup(key string) (string, bool) {
 
 func (p *Params) fail(key, value, want string) {
 	if p.err == nil {
-		p.err = fmt.Errorf("backend %s: param %s=%q: want %s", p.backend, key, value, want)
+		p.err = &ParamError{Backend: p.backend, Key: key, Value: value, Reason: "want " + want}
 	}
 }
+
+// ParamError is a bad or unknown Config.Params key. Callers that map config
+// errors to the config key (the broker's wal_params) find it with errors.As.
+type ParamError struct {
+	Backend string
+	Key     string // the offending key; several unknown keys are comma-separated
+	Value   string
+	Reason  string // "unknown param" or what a valid value looks like
+}
+
+func (e *ParamError) Error() string {
+	if e.Reason == unknownParam {
+		return fmt.Sprintf("backend %s: unknown param %s", e.Backend, e.Key)
+	}
+	return fmt.Sprintf("backend %s: param %s=%q: %s", e.Backend, e.Key, e.Value, e.Reason)
+}
+
+const unknownParam = "unknown param"
 
 // String returns the value of key, or def when it is absent.
 func (p *Params) String(key, def string) string {
@@ -104,7 +122,7 @@ func (p *Params) Err() error {
 		return nil
 	}
 	sort.Strings(unknown)
-	return fmt.Errorf("backend %s: unknown param %s", p.backend, strings.Join(unknown, ", "))
+	return &ParamError{Backend: p.backend, Key: strings.Join(unknown, ", "), Reason: unknownParam}
 }
 
 // ParseSize parses a byte count with an optional KiB, MiB or GiB suffix.

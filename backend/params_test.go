@@ -1,6 +1,7 @@
 package backend_test
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -117,4 +118,23 @@ func TestOpenDriverSharedParams(t *testing.T) {
 
 	err = open(map[string]string{"no_such_param": "1"})
 	require.ErrorContains(t, err, "no_such_param")
+}
+
+func TestParamErrorIsTyped(t *testing.T) {
+	for name, params := range map[string]map[string]string{
+		"unknown": {"nope": "1"},
+		"bad":     {"segment_bytes": "lots"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			p := backend.NewParams(backend.Config{Backend: "x", Params: params})
+			p.Int64("segment_bytes", 1)
+			var perr *backend.ParamError
+			if err := p.Err(); !errors.As(err, &perr) {
+				t.Fatalf("Err() = %v, want a *backend.ParamError", err)
+			}
+			if _, ok := params[perr.Key]; !ok {
+				t.Fatalf("ParamError.Key = %q, want one of %v", perr.Key, params)
+			}
+		})
+	}
 }

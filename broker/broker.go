@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -193,9 +192,8 @@ func (b *Broker) openWAL(ctx context.Context) error {
 		Observer: b.opts.WALObserver,
 	})
 	if err != nil {
-		// backend reports a bad param as "backend NAME: param ..." or
-		// "... unknown param ..." and has no sentinel for it.
-		if !errors.Is(err, backend.ErrCorrupt) && !errors.Is(err, backend.ErrLocked) && strings.Contains(err.Error(), " param ") {
+		var perr *backend.ParamError
+		if errors.As(err, &perr) {
 			return &ConfigError{Key: "persistence.wal_params", Err: err}
 		}
 		return fmt.Errorf("broker: open WAL %s (%s): %w", p.WALPath, p.WALBackend, err)
