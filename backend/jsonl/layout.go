@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	iofs "io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -37,17 +38,24 @@ func SegmentName(first uint64) string {
 // name that ends in SegmentExt but is not exactly SegmentName of an index ≥ 1
 // is an error naming it.
 func ParseSegmentName(name string) (uint64, error) {
+	first, err := parseSegmentName(name)
+	if err != nil {
+		return 0, fmt.Errorf("jsonl: segment name %q: %w", name, err)
+	}
+	return first, nil
+}
+
+func parseSegmentName(name string) (uint64, error) {
 	digits, ok := strings.CutSuffix(name, SegmentExt)
 	if !ok {
-		return 0, fmt.Errorf("jsonl: %q is not a segment name (want %s)", name, SegmentName(1))
+		return 0, fmt.Errorf("want a name such as %s", SegmentName(1))
 	}
 	if len(digits) != segmentDigits || strings.Trim(digits, "0123456789") != "" {
-		return 0, fmt.Errorf("jsonl: segment name %q: want %d digits naming its first index, as %s",
-			name, segmentDigits, SegmentName(1))
+		return 0, fmt.Errorf("want %d digits naming the first index, as in %s", segmentDigits, SegmentName(1))
 	}
 	first, err := strconv.ParseUint(digits, 10, 64)
 	if err != nil || first == 0 {
-		return 0, fmt.Errorf("jsonl: segment name %q: first index must be in [1, %d]", name, uint64(1<<64-1))
+		return 0, fmt.Errorf("the first index must be in [1, %d]", uint64(1<<64-1))
 	}
 	return first, nil
 }
@@ -60,7 +68,7 @@ type dirListing struct {
 
 // listDir reads dir and rejects any file the driver did not write, so a
 // directory shared with something else, or a stray segment-like name, is an
-// error naming the file rather than silently ignored.
+// error naming the file (an *fs.PathError) rather than silently ignored.
 func listDir(fs vfs.FS, dir string) (dirListing, error) {
 	var l dirListing
 	names, err := fs.ReadDir(dir)
@@ -74,14 +82,15 @@ func listDir(fs vfs.FS, dir string) (dirListing, error) {
 			l.hasMarker = true
 		case isBrokenCopy(name):
 		case strings.HasSuffix(name, SegmentExt):
-			first, err := ParseSegmentName(name)
+			first, err := parseSegmentName(name)
 			if err != nil {
-				return l, fmt.Errorf("jsonl: unexpected file %s: %w", filepath.Join(dir, name), err)
+				return l, &iofs.PathError{Op: "jsonl: unexpected file", Path: filepath.Join(dir, name),
+					Err: fmt.Errorf("not a segment name: %w", err)}
 			}
 			l.segments = append(l.segments, segment{first: first, path: filepath.Join(dir, name)})
 		default:
-			return l, fmt.Errorf("jsonl: unexpected file %s in the WAL directory (not written by jsonl; is the directory shared?)",
-				filepath.Join(dir, name))
+			return l, &iofs.PathError{Op: "jsonl: unexpected file", Path: filepath.Join(dir, name),
+				Err: errors.New("not written by jsonl; is the WAL directory shared?")}
 		}
 	}
 	// ReadDir sorts by name, and fixed-width names sort by index.
@@ -94,7 +103,7 @@ func isBrokenCopy(name string) bool {
 	if i < 0 {
 		return false
 	}
-	if _, err := ParseSegmentName(name[:i]); err != nil {
+	if _, err := parseSegmentName(name[:i]); err != nil {
 		return false
 	}
 	rest := name[i+len(BrokenExt):]

@@ -1,0 +1,148 @@
+package jsonl
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/nautilus-go/nautilus/backend"
+	"github.com/stretchr/testify/require"
+)
+
+// These tests check the order of writes, fsyncs and directory fsyncs that
+// durability rests on, through a file system that records them.
+
+func openEvents(t *testing.T, dir string, mode backend.SyncMode, kv ...string) (backend.WAL, *eventFS) {
+	t.Helper()
+	fs := newEventFS()
+	cfg := config(dir, kv...)
+	cfg.Sync, cfg.FS = mode, fs
+	w := open(t, cfg)
+	fs.take() // the lock file and directory creation are the shared layer's
+	return w, fs
+}
+
+func TestSyncAlwaysWritesAndSyncsOncePerAppend(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	w, fs := openEvents(t, dir, backend.SyncAlways, ParamSegmentBytes, "150") // 1-3, 4-6, ...
+	seg1, seg2 := SegmentName(1), SegmentName(4)
+	base := filepath.Base(dir)
+
+	_, err := w.Append(ctx, payload(1))
+	require.NoError(t, err)
+	require.Equal(t, []string{"create " + seg1, "syncdir " + base, "write " + seg1, "sync " + seg1}, fs.take(),
+		"a new segment's directory entry is durable before its first record is acknowledged")
+
+	_, err = w.Append(ctx, payload(2), payload(3))
+	require.NoError(t, err)
+	require.Equal(t, []string{"write " + seg1, "sync " + seg1}, fs.take(), "one write and one fdatasync per Append")
+
+	_, err = w.Append(ctx, payload(4), payload(5), payload(6))
+	require.NoError(t, err)
+	require.Equal(t, []string{"create " + seg2, "syncdir " + base, "write " + seg2, "sync " + seg2}, fs.take())
+
+	require.NoError(t, w.Sync(ctx))
+	require.NoError(t, w.Close())
+	require.Empty(t, fs.take(), "nothing left to sync")
+}
+
+func TestSyncNoneSyncsOnSyncCloseAndRotation(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	w, fs := openEvents(t, dir, backend.SyncNone, ParamSegmentBytes, "150") // 1-3, 4-6, ...
+	seg1, seg2 := SegmentName(1), SegmentName(4)
+	base := filepath.Base(dir)
+
+	_, err := w.Append(ctx, payload(1))
+	require.NoError(t, err)
+	_, err = w.Append(ctx, payload(2), payload(3))
+	require.NoError(t, err)
+	require.Equal(t, []string{"create " + seg1, "syncdir " + base, "write " + seg1, "write " + seg1}, fs.take(),
+		"SyncNone does not fsync on Append")
+
+	require.NoError(t, w.Sync(ctx))
+	require.Equal(t, []string{"sync " + seg1}, fs.take())
+	require.NoError(t, w.Sync(ctx))
+	require.Empty(t, fs.take(), "nothing new to sync")
+
+	_, err = w.Append(ctx, payload(4))
+	require.NoError(t, err)
+	require.Equal(t, []string{"create " + seg2, "syncdir " + base, "write " + seg2}, fs.take())
+	_, err = w.Append(ctx, payload(5))
+	require.NoError(t, err)
+	require.NoError(t, w.Close())
+	require.Equal(t, []string{"write " + seg2, "sync " + seg2}, fs.take(), "Close makes appended records durable")
+
+	w, fs = openEvents(t, dir, backend.SyncNone, ParamSegmentBytes, "150")
+	_, err = w.Append(ctx, payload(6))
+	require.NoError(t, err)
+	_, err = w.Append(ctx, payload(7), payload(8))
+	require.NoError(t, err)
+	require.Equal(t, []string{"write " + seg2, "sync " + seg2, "create " + SegmentName(7), "syncdir " + base, "write " + SegmentName(7)}, fs.take(),
+		"the segment left behind is fsync'd before the next one starts")
+	require.NoError(t, w.Close())
+	require.Equal(t, []string{"sync " + SegmentName(7)}, fs.take())
+}
+
+func TestTruncateFrontPersistsTheMarkerBeforeDeleting(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	w, fs := openEvents(t, dir, backend.SyncNone, ParamSegmentBytes, "150")
+	appendRange(t, w, 1, 9)
+	fs.take()
+	base := filepath.Base(dir)
+
+	require.NoError(t, w.TruncateFront(ctx, 7))
+	require.Equal(t, []string{
+		"sync " + SegmentName(7), // pending appends first
+		"create " + MarkerFileName + ".tmp",
+		"write " + MarkerFileName + ".tmp",
+		"sync " + MarkerFileName + ".tmp",
+		"rename " + MarkerFileName + ".tmp->" + MarkerFileName,
+		"syncdir " + base,
+		"remove " + SegmentName(1),
+		"remove " + SegmentName(4),
+		"syncdir " + base,
+	}, fs.take())
+
+	require.NoError(t, w.TruncateFront(ctx, 8))
+	require.Equal(t, []string{
+		"create " + MarkerFileName + ".tmp",
+		"write " + MarkerFileName + ".tmp",
+		"sync " + MarkerFileName + ".tmp",
+		"rename " + MarkerFileName + ".tmp->" + MarkerFileName,
+		"syncdir " + base,
+	}, fs.take(), "no segment lies wholly below 8, so nothing is deleted")
+	require.NoError(t, w.Close())
+}
+
+func TestTornTailRepairIsDurableBeforeOpenReturns(t *testing.T) {
+	dir := writeLog(t, 3, "64MiB")
+	seg := segmentPaths(t, dir)[0]
+	f, err := os.OpenFile(seg, os.O_WRONLY|os.O_APPEND, 0)
+	require.NoError(t, err)
+	_, err = f.Write([]byte(`{"i":4,"c":"0`))
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+
+	fs := newEventFS()
+	cfg := config(dir)
+	cfg.FS = fs
+	w := open(t, cfg)
+	defer w.Close()
+	name := filepath.Base(seg)
+	events := fs.take()
+	require.Subset(t, events, []string{"create " + name + BrokenExt, "sync " + name + BrokenExt, "truncate " + name, "sync " + name})
+	pos := map[string]int{}
+	for i, e := range events {
+		if _, seen := pos[e]; !seen {
+			pos[e] = i
+		}
+	}
+	require.Less(t, pos["sync "+name+BrokenExt], pos["syncdir "+filepath.Base(dir)], "the copy is durable")
+	require.Less(t, pos["syncdir "+filepath.Base(dir)], pos["truncate "+name], "before the tail is cut")
+	require.Less(t, pos["truncate "+name], pos["sync "+name], "and the cut is fsync'd")
+	requireLog(t, w, 1, 3)
+}
