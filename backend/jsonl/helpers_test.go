@@ -3,13 +3,11 @@ package jsonl
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/nautilus-go/nautilus/backend"
 	"github.com/nautilus-go/nautilus/backend/vfs"
@@ -221,31 +219,4 @@ func (f *eventFile) Sync() error {
 func (f *eventFile) Truncate(size int64) error {
 	f.fs.record("truncate", f.Name())
 	return f.File.Truncate(size)
-}
-
-// countingReader counts Read calls, to check that Replay streams.
-type countingReader struct {
-	r     io.Reader
-	reads int
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	c.reads++
-	return c.r.Read(p)
-}
-
-// within fails the test if fn does not return within d, for calls that would
-// otherwise hang the test binary on a bug.
-func within(t *testing.T, d time.Duration, fn func()) {
-	t.Helper()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		fn()
-	}()
-	select {
-	case <-done:
-	case <-time.After(d):
-		t.Fatalf("did not return within %v", d)
-	}
 }

@@ -35,11 +35,12 @@ var maxLineLen = len(linePrefix) + 20 + len(crcKey) + 8 + len(base64Key) +
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // recordChecksum is the CRC32C of the index (8 bytes, big-endian) followed by
-// the exact payload bytes, computed without copying the payload.
-func recordChecksum(index uint64, payload []byte) uint32 {
-	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], index)
-	return crc32.Update(backend.Checksum(b[:]), castagnoli, payload)
+// the exact payload bytes, computed without copying the payload. The index
+// bytes are put in hdr's spare capacity, so a caller with a reused buffer does
+// not allocate.
+func recordChecksum(hdr []byte, index uint64, payload []byte) uint32 {
+	hdr = binary.BigEndian.AppendUint64(hdr[:0], index)
+	return crc32.Update(backend.Checksum(hdr), castagnoli, payload)
 }
 
 // embeddable reports whether payload can be written verbatim as JSON: valid
@@ -59,7 +60,7 @@ func AppendLine(dst []byte, index uint64, payload []byte) []byte {
 	dst = append(dst, linePrefix...)
 	dst = strconv.AppendUint(dst, index, 10)
 	dst = append(dst, crcKey...)
-	dst = appendHex32(dst, recordChecksum(index, payload))
+	dst = appendHex32(dst, recordChecksum(dst[len(dst):], index, payload))
 	if embeddable(payload) {
 		dst = append(dst, jsonKey...)
 		dst = append(dst, payload...)
@@ -79,35 +80,41 @@ func DecodeLine(line []byte) (index uint64, payload []byte, err error) {
 	if i := bytes.IndexByte(line, '\n'); i >= 0 && i != len(line)-1 {
 		return 0, nil, lineError(0, "newline at byte %d inside the line", i)
 	}
-	index, payload, _, err = decodeLine(line, nil)
-	return index, payload, err
+	var d lineDecoder
+	return d.decode(line)
 }
 
-// decodeLine is DecodeLine for a line known to hold no newline but its last
-// byte. A base64 payload is decoded into scratch, which is returned for reuse.
-func decodeLine(line, scratch []byte) (index uint64, payload, scratchOut []byte, err error) {
+// lineDecoder holds the buffers decoding reuses from line to line.
+type lineDecoder struct {
+	scratch []byte  // base64 payloads are decoded here
+	hdr     [8]byte // the index bytes under the checksum
+}
+
+// decode is DecodeLine for a line known to hold no newline but its last
+// byte. A base64 payload is decoded into d.scratch, valid until the next call.
+func (d *lineDecoder) decode(line []byte) (index uint64, payload []byte, err error) {
 	n := len(line)
 	if n == 0 || line[n-1] != '\n' {
-		return 0, nil, scratch, lineError(0, "line has no terminating newline (a torn write)")
+		return 0, nil, lineError(0, "line has no terminating newline (a torn write)")
 	}
 	if !bytes.HasPrefix(line, []byte(linePrefix)) {
-		return 0, nil, scratch, lineError(0, "line does not start with %s", linePrefix)
+		return 0, nil, lineError(0, "line does not start with %s", linePrefix)
 	}
 	pos := len(linePrefix)
 	index, pos, ok := parseUint(line, pos)
 	if !ok {
-		return 0, nil, scratch, lineError(0, "bad index at byte %d", len(linePrefix))
+		return 0, nil, lineError(0, "bad index at byte %d", len(linePrefix))
 	}
 	if index == 0 {
-		return 0, nil, scratch, lineError(0, "index 0 is never valid")
+		return 0, nil, lineError(0, "index 0 is never valid")
 	}
 	if !bytes.HasPrefix(line[pos:], []byte(crcKey)) {
-		return 0, nil, scratch, lineError(index, "missing checksum at byte %d", pos)
+		return 0, nil, lineError(index, "missing checksum at byte %d", pos)
 	}
 	pos += len(crcKey)
 	sum, ok := parseHex32(line, pos)
 	if !ok {
-		return 0, nil, scratch, lineError(index, "bad checksum digits at byte %d", pos)
+		return 0, nil, lineError(index, "bad checksum digits at byte %d", pos)
 	}
 	pos += 8
 	switch {
@@ -115,41 +122,41 @@ func decodeLine(line, scratch []byte) (index uint64, payload, scratchOut []byte,
 		pos += len(jsonKey)
 		end := n - 2 // the payload is followed by "}\n"
 		if end <= pos || line[end] != '}' {
-			return 0, nil, scratch, lineError(index, "bad JSON payload framing")
+			return 0, nil, lineError(index, "bad JSON payload framing")
 		}
 		payload = line[pos:end]
 	case bytes.HasPrefix(line[pos:], []byte(base64Key)):
 		pos += len(base64Key)
 		end := n - 3 // the payload is followed by "\"}\n"
 		if end < pos || line[end] != '"' || line[end+1] != '}' {
-			return 0, nil, scratch, lineError(index, "bad base64 payload framing")
+			return 0, nil, lineError(index, "bad base64 payload framing")
 		}
 		enc := line[pos:end]
 		if bytes.IndexByte(enc, '\r') >= 0 { // the decoder would skip it
-			return 0, nil, scratch, lineError(index, "carriage return in base64 payload")
+			return 0, nil, lineError(index, "carriage return in base64 payload")
 		}
 		size := base64.StdEncoding.DecodedLen(len(enc))
 		if size > backend.MaxRecordSize+2 {
-			return 0, nil, scratch, lineError(index, "payload longer than MaxRecordSize")
+			return 0, nil, lineError(index, "payload longer than MaxRecordSize")
 		}
-		if cap(scratch) < size {
-			scratch = make([]byte, size)
+		if cap(d.scratch) < size {
+			d.scratch = make([]byte, size)
 		}
-		got, err := base64.StdEncoding.Strict().Decode(scratch[:size], enc)
+		got, err := base64.StdEncoding.Strict().Decode(d.scratch[:size], enc)
 		if err != nil {
-			return 0, nil, scratch, &backend.CorruptError{Offset: -1, Index: index, Reason: "bad base64 payload", Err: err}
+			return 0, nil, &backend.CorruptError{Offset: -1, Index: index, Reason: "bad base64 payload", Err: err}
 		}
-		payload = scratch[:got]
+		payload = d.scratch[:got]
 	default:
-		return 0, nil, scratch, lineError(index, `missing "d" or "b" payload at byte %d`, pos)
+		return 0, nil, lineError(index, `missing "d" or "b" payload at byte %d`, pos)
 	}
 	if len(payload) > backend.MaxRecordSize {
-		return 0, nil, scratch, lineError(index, "payload of %d bytes exceeds MaxRecordSize", len(payload))
+		return 0, nil, lineError(index, "payload of %d bytes exceeds MaxRecordSize", len(payload))
 	}
-	if got := recordChecksum(index, payload); got != sum {
-		return 0, nil, scratch, lineError(index, "checksum mismatch (stored %08x, computed %08x)", sum, got)
+	if got := recordChecksum(d.hdr[:], index, payload); got != sum {
+		return 0, nil, lineError(index, "checksum mismatch (stored %08x, computed %08x)", sum, got)
 	}
-	return index, payload, scratch, nil
+	return index, payload, nil
 }
 
 func lineError(index uint64, format string, args ...any) *backend.CorruptError {

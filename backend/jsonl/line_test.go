@@ -18,7 +18,7 @@ func TestRecordChecksumIsCRC32COfIndexAndPayload(t *testing.T) {
 			var b [8]byte
 			binary.BigEndian.PutUint64(b[:], index)
 			want := backend.Checksum(append(b[:], p...))
-			require.Equal(t, want, recordChecksum(index, p), "index %d payload %q", index, p)
+			require.Equal(t, want, recordChecksum(nil, index, p), "index %d payload %q", index, p)
 		}
 	}
 }

@@ -110,12 +110,12 @@ var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, reader
 
 // segmentReader streams a segment's records in order, checking each one.
 type segmentReader struct {
-	br      *bufio.Reader
-	file    string
-	off     int64  // offset of the next line
-	next    uint64 // index the next record must hold
-	long    []byte // a line longer than br's buffer
-	scratch []byte // decoded base64 payloads
+	br   *bufio.Reader
+	file string
+	off  int64  // offset of the next line
+	next uint64 // index the next record must hold
+	long []byte // a line longer than br's buffer
+	dec  lineDecoder
 
 	// After read returns damage: the bad line's bytes read so far (aliasing
 	// br's buffer until the next read), and whether it was a valid record
@@ -145,8 +145,7 @@ func (sr *segmentReader) read() (uint64, []byte, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	index, payload, scratch, err := decodeLine(line, sr.scratch)
-	sr.scratch = scratch
+	index, payload, err := sr.dec.decode(line)
 	if err != nil {
 		sr.bad = line
 		return 0, nil, sr.locate(err.(*backend.CorruptError))
@@ -223,7 +222,7 @@ func (sr *segmentReader) locate(e *backend.CorruptError) *backend.CorruptError {
 // is searched for a line prefix from which the rest of the span decodes.
 func findValidLine(br *bufio.Reader, pending []byte, off int64) (int64, bool, error) {
 	span := append([]byte(nil), pending...) // pending may alias br's buffer
-	var scratch []byte
+	var dec lineDecoder
 	check := func() (int64, bool) {
 		for p := 0; ; p++ {
 			i := bytes.Index(span[p:], []byte(linePrefix))
@@ -231,8 +230,7 @@ func findValidLine(br *bufio.Reader, pending []byte, off int64) (int64, bool, er
 				return 0, false
 			}
 			p += i
-			var err error
-			if _, _, scratch, err = decodeLine(span[p:], scratch); err == nil {
+			if _, _, err := dec.decode(span[p:]); err == nil {
 				return off + int64(p), true
 			}
 		}
