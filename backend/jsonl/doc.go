@@ -21,7 +21,8 @@
 // and a line without its newline never decode as a record.
 //
 // AppendLine, DecodeLine and ScanSegment are the format's codec and checker,
-// for fuzz tests and for tools that verify or repair a log directory offline.
+// for fuzz tests and tools; Inspect checks a whole directory as Open does
+// without changing it, for a verify tool (Open itself is the repair).
 //
 // # Files
 //

@@ -4,9 +4,11 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/nautilus-go/nautilus/backend"
+	"github.com/nautilus-go/nautilus/backend/vfs"
 	"github.com/stretchr/testify/require"
 )
 
@@ -145,4 +147,75 @@ func TestTornTailRepairIsDurableBeforeOpenReturns(t *testing.T) {
 	require.Less(t, pos["syncdir "+filepath.Base(dir)], pos["truncate "+name], "before the tail is cut")
 	require.Less(t, pos["truncate "+name], pos["sync "+name], "and the cut is fsync'd")
 	requireLog(t, w, 1, 3)
+}
+
+// eventFS records the operations that matter for durability, in order, as
+// "op base-name" strings, on top of the OS file system.
+type eventFS struct {
+	vfs.FS
+	mu     sync.Mutex
+	events []string
+}
+
+func newEventFS() *eventFS { return &eventFS{FS: vfs.Default} }
+
+func (fs *eventFS) record(op, name string) {
+	fs.mu.Lock()
+	fs.events = append(fs.events, op+" "+filepath.Base(name))
+	fs.mu.Unlock()
+}
+
+// take returns the events so far and forgets them.
+func (fs *eventFS) take() []string {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	ev := fs.events
+	fs.events = nil
+	return ev
+}
+
+func (fs *eventFS) OpenFile(name string, flag int, perm os.FileMode) (vfs.File, error) {
+	f, err := fs.FS.OpenFile(name, flag, perm)
+	if err != nil {
+		return nil, err
+	}
+	if flag&os.O_CREATE != 0 {
+		fs.record("create", name)
+	}
+	return &eventFile{File: f, fs: fs}, nil
+}
+
+func (fs *eventFS) Remove(name string) error {
+	fs.record("remove", name)
+	return fs.FS.Remove(name)
+}
+
+func (fs *eventFS) Rename(oldname, newname string) error {
+	fs.record("rename", oldname+"->"+filepath.Base(newname))
+	return fs.FS.Rename(oldname, newname)
+}
+
+func (fs *eventFS) SyncDir(name string) error {
+	fs.record("syncdir", name)
+	return fs.FS.SyncDir(name)
+}
+
+type eventFile struct {
+	vfs.File
+	fs *eventFS
+}
+
+func (f *eventFile) Write(p []byte) (int, error) {
+	f.fs.record("write", f.Name())
+	return f.File.Write(p)
+}
+
+func (f *eventFile) Sync() error {
+	f.fs.record("sync", f.Name())
+	return f.File.Sync()
+}
+
+func (f *eventFile) Truncate(size int64) error {
+	f.fs.record("truncate", f.Name())
+	return f.File.Truncate(size)
 }

@@ -26,6 +26,38 @@ type recovery struct {
 	size int64 // the last segment's size on disk when torn is set
 }
 
+// Report is what Inspect found in a WAL directory.
+type Report struct {
+	First, Last uint64   // the bounds Open would report
+	Segments    []string // the log's segment files, in index order
+	// Leftovers are segments wholly below the first index, left by an
+	// interrupted TruncateFront; Open deletes them.
+	Leftovers []string
+	// TornTail describes the torn write at the end of the last segment, which
+	// Open cuts off; nil when there is none.
+	TornTail *SegmentScan
+}
+
+// Inspect checks the WAL in dir exactly as Open does, but only reads: it
+// returns what Open would find and repair, or the error that would make Open
+// refuse (a *backend.CorruptError for damage, an *fs.PathError naming an
+// unexpected file). It is for tools that verify a log offline; a directory in
+// use by a writer may be changing under it.
+func Inspect(ctx context.Context, fsys vfs.FS, dir string) (Report, error) {
+	rec, err := inspect(ctx, fsys, dir)
+	if err != nil {
+		return Report{}, err
+	}
+	r := Report{First: rec.first, Last: rec.last, TornTail: rec.torn}
+	for _, seg := range rec.segs {
+		r.Segments = append(r.Segments, seg.path)
+	}
+	for _, seg := range rec.leftovers {
+		r.Leftovers = append(r.Leftovers, seg.path)
+	}
+	return r, nil
+}
+
 // inspect scans dir and decides what the log is, or why it is corrupt.
 func inspect(ctx context.Context, fs vfs.FS, dir string) (recovery, error) {
 	var rec recovery

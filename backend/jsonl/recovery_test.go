@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/nautilus-go/nautilus/backend"
+	"github.com/nautilus-go/nautilus/backend/vfs"
 	"github.com/stretchr/testify/require"
 )
 
@@ -340,4 +341,61 @@ func TestForeignFilesAreRefusedByName(t *testing.T) {
 		requireLog(t, w, 1, 3)
 		require.NoError(t, w.Close())
 	})
+}
+
+func TestInspectReportsWithoutChangingFiles(t *testing.T) {
+	ctx := context.Background()
+	src := writeLog(t, 9, "150") // segments 1-3, 4-6, 7-9
+
+	r, err := Inspect(ctx, vfs.Default, src)
+	require.NoError(t, err)
+	require.Equal(t, Report{First: 1, Last: 9, Segments: segmentPaths(t, src)}, r)
+
+	dir := copyDir(t, src)
+	last := filepath.Join(dir, SegmentName(7))
+	data := dirBytes(t, src)[SegmentName(7)]
+	require.NoError(t, os.WriteFile(last, data[:len(data)-4], 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, MarkerFileName), encodeMarker(5), 0o644))
+	before := dirBytes(t, dir)
+	r, err = Inspect(ctx, vfs.Default, dir)
+	require.NoError(t, err)
+	require.Equal(t, uint64(5), r.First)
+	require.Equal(t, uint64(8), r.Last)
+	require.Equal(t, []string{filepath.Join(dir, SegmentName(1))}, r.Leftovers)
+	require.Equal(t, []string{filepath.Join(dir, SegmentName(4)), last}, r.Segments)
+	require.NotNil(t, r.TornTail)
+	require.Equal(t, Torn, r.TornTail.Verdict)
+	require.Equal(t, int64(lastRecordOffset(data)), r.TornTail.Good)
+	require.Equal(t, before, dirBytes(t, dir), "Inspect only reads")
+
+	// Open does what Inspect reported.
+	w := open(t, config(dir, ParamSegmentBytes, "150"))
+	first, lastIndex, err := w.Bounds(ctx)
+	require.NoError(t, err)
+	require.Equal(t, [2]uint64{r.First, r.Last}, [2]uint64{first, lastIndex})
+	require.NoError(t, w.Close())
+	require.NoFileExists(t, r.Leftovers[0])
+
+	require.NoError(t, os.Remove(filepath.Join(dir, SegmentName(4))))
+	_, err = Inspect(ctx, vfs.Default, dir)
+	requireCorrupt(t, err, last, 0)
+}
+
+func TestTornOnlyRecordOfTheLastSegment(t *testing.T) {
+	src := writeLog(t, 4, "150") // segments 1-3 and 4
+	seg := filepath.Join(src, SegmentName(4))
+	data := dirBytes(t, src)[SegmentName(4)]
+	require.NoError(t, os.WriteFile(seg, data[:len(data)/2], 0o644))
+
+	w := open(t, config(src, ParamSegmentBytes, "150"))
+	requireLog(t, w, 1, 3)
+	info, err := os.Stat(seg)
+	require.NoError(t, err)
+	require.Zero(t, info.Size(), "the segment is cut to nothing and kept")
+	appendRange(t, w, 4, 5)
+	require.NoError(t, w.Close())
+	w = open(t, config(src, ParamSegmentBytes, "150"))
+	requireLog(t, w, 1, 5)
+	require.NoError(t, w.Close())
+	require.Len(t, segmentPaths(t, src), 2, "record 4 went into the kept segment")
 }
