@@ -14,6 +14,7 @@ import (
 
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
+	"golang.org/x/sys/unix"
 
 	"github.com/nautilus-go/nautilus/backend/vfs"
 )
@@ -39,6 +40,7 @@ func Available() error {
 type Server struct {
 	dir    string
 	server *fuse.Server
+	conn   uint32 // the kernel's FUSE connection number: the mount's device minor
 	once   sync.Once
 	err    error
 }
@@ -62,29 +64,47 @@ func Mount(mountpoint string, fsys vfs.FS) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("lossyfs: mount %s: %w", mountpoint, err)
 	}
-	return &Server{dir: mountpoint, server: server}, nil
+	var st syscall.Stat_t
+	if err := syscall.Stat(mountpoint, &st); err != nil {
+		server.Unmount()
+		return nil, fmt.Errorf("lossyfs: stat mount %s: %w", mountpoint, err)
+	}
+	return &Server{dir: mountpoint, server: server, conn: unix.Minor(st.Dev)}, nil
 }
 
 // Dir returns the mount point.
 func (s *Server) Dir() string { return s.dir }
 
 // Unmount detaches the file system and waits for the server to stop. If files
-// are still open (a library that leaked a descriptor), it detaches lazily and
-// returns an error saying so. It is idempotent.
+// are still open (a library that leaked a descriptor), it aborts the FUSE
+// connection, detaches the mount and returns an error wrapping ErrBusy. The
+// abort matters: the server runs in this process, so a descriptor left open on
+// a live connection would hang the process at exit, when the kernel closes it
+// and waits for a server that is gone. It is idempotent.
 func (s *Server) Unmount() error {
 	s.once.Do(func() {
-		if err := s.server.Unmount(); err != nil {
-			if derr := syscall.Unmount(s.dir, syscall.MNT_DETACH); derr != nil {
-				s.err = fmt.Errorf("lossyfs: unmount %s: %w (lazy: %v)", s.dir, err, derr)
-				return
-			}
-			s.err = fmt.Errorf("lossyfs: unmount %s: files still open, detached lazily: %w", s.dir, err)
+		err := s.server.Unmount()
+		if err == nil {
+			s.server.Wait()
+			return
+		}
+		abort := fmt.Sprintf("/sys/fs/fuse/connections/%d/abort", s.conn)
+		if aerr := os.WriteFile(abort, []byte("1"), 0o200); aerr != nil {
+			s.err = fmt.Errorf("lossyfs: unmount %s: %w; abort connection: %v", s.dir, ErrBusy, aerr)
+			return
+		}
+		if derr := syscall.Unmount(s.dir, syscall.MNT_DETACH); derr != nil {
+			s.err = fmt.Errorf("lossyfs: unmount %s: %w; detach: %v", s.dir, ErrBusy, derr)
 			return
 		}
 		s.server.Wait()
+		s.err = fmt.Errorf("lossyfs: unmount %s: %w: connection aborted", s.dir, ErrBusy)
 	})
 	return s.err
 }
+
+// ErrBusy is wrapped by Unmount when files were still open on the mount.
+var ErrBusy = errors.New("files still open")
 
 // node is a file or directory of the mount. It keeps no state of its own: its
 // path in the inode tree names it in the backing FS.
