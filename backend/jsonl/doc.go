@@ -29,9 +29,13 @@
 // A directory holds:
 //
 //	00000000000000000001.jsonl   segments, named by their first index (SegmentName)
-//	first-index.json             the marker: the log's first index, once truncated
+//	first-index.json[.tmp]       the marker: the log's first index, once truncated
 //	<segment>.broken[.N]         a copy of a segment kept before a torn tail was cut
 //	wal.lock                     the shared layer's lock (backend.LockFileName)
+//
+// The marker holds the first index and a CRC32C of it:
+//
+//	{"first_index":5,"crc":"b9d9a696"}
 //
 // Any other file is refused at Open with an error naming it, so a directory
 // shared with another backend or a stray file that looks like a segment is

@@ -165,3 +165,7 @@ func TestReplayAcrossAConcurrentTruncateFront(t *testing.T) {
 	require.ErrorIs(t, err, backend.ErrOutOfRange)
 	require.Equal(t, []uint64{1, 2, 3}, delivered, "the open segment is read to its end, never wrong bytes")
 }
+
+func TestMarkerMatchesTheDocumentedExample(t *testing.T) {
+	require.Equal(t, `{"first_index":5,"crc":"b9d9a696"}`+"\n", string(encodeMarker(5)))
+}
