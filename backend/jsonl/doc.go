@@ -64,9 +64,10 @@
 // mismatch, a malformed line, an index gap or repeat within or between
 // segments, a missing first or middle segment, or a torn record anywhere but at
 // the end of the last segment. Replay checks every record again and reports
-// damage the same way; it never returns wrong bytes. An unexpected file in the
-// directory, or a malformed segment name such as x.jsonl, is an error naming
-// it. I/O errors are wrapped with the file and offset, so errors.Is still finds
+// damage the same way; it never returns wrong bytes. A Replay overtaken by a
+// concurrent TruncateFront (the segment it was about to read is gone) returns
+// backend.ErrOutOfRange. An unexpected file in the directory, or a malformed
+// segment name such as x.jsonl, is an *fs.PathError naming it. I/O errors are wrapped with the file and offset, so errors.Is still finds
 // their cause (syscall.ENOSPC, say).
 //
 // # Crash safety
