@@ -8,13 +8,14 @@ import (
 	"os"
 	"os/exec"
 	"path"
+	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
-	"golang.org/x/sys/unix"
 
 	"github.com/nautilus-go/nautilus/backend/vfs"
 )
@@ -64,12 +65,38 @@ func Mount(mountpoint string, fsys vfs.FS) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("lossyfs: mount %s: %w", mountpoint, err)
 	}
-	var st syscall.Stat_t
-	if err := syscall.Stat(mountpoint, &st); err != nil {
+	conn, err := connection(filepath.Clean(mountpoint))
+	if err != nil {
 		server.Unmount()
-		return nil, fmt.Errorf("lossyfs: stat mount %s: %w", mountpoint, err)
+		return nil, err
 	}
-	return &Server{dir: mountpoint, server: server, conn: unix.Minor(st.Dev)}, nil
+	return &Server{dir: mountpoint, server: server, conn: conn}, nil
+}
+
+// connection returns the FUSE connection number of the mount at dir: the
+// minor of its device, read from /proc/self/mountinfo rather than by stat,
+// which would reach the server and count as an operation on the FS.
+func connection(dir string) (uint32, error) {
+	info, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return 0, fmt.Errorf("lossyfs: find the connection of %s: %w", dir, err)
+	}
+	var conn uint32
+	found := false
+	for _, line := range strings.Split(string(info), "\n") {
+		fields := strings.Fields(line)
+		if len(fields) < 5 || fields[4] != dir {
+			continue
+		}
+		var major uint32
+		if _, err := fmt.Sscanf(fields[2], "%d:%d", &major, &conn); err == nil {
+			found = true // the last mount on dir is the newest
+		}
+	}
+	if !found {
+		return 0, fmt.Errorf("lossyfs: %s is not in /proc/self/mountinfo", dir)
+	}
+	return conn, nil
 }
 
 // Dir returns the mount point.
@@ -83,7 +110,8 @@ func (s *Server) Dir() string { return s.dir }
 // and waits for a server that is gone. It is idempotent.
 func (s *Server) Unmount() error {
 	s.once.Do(func() {
-		err := s.server.Unmount()
+		// umount(2) directly: go-fuse's Unmount retries a busy mount for a while.
+		err := syscall.Unmount(s.dir, 0)
 		if err == nil {
 			s.server.Wait()
 			return
