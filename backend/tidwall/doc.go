@@ -96,6 +96,12 @@
 // concurrent Reads race; the adapter serializes them, and concurrent Replays
 // take turns record by record.
 //
+// The library's Close returns at a failing fsync without closing its file;
+// the adapter then closes the file itself, through the library's unexported
+// field (the module version is pinned and a test checks the field). If the
+// library's Open fails after it opened the last segment (a read error in it),
+// that descriptor stays open until the garbage collector closes it.
+//
 // A deleted first or last segment cannot be told from a truncated or shorter
 // log: no segment records what came before or after it.
 package tidwall

@@ -3,7 +3,11 @@ package tidwall
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
+	"os"
 	"testing"
+
+	tw "github.com/tidwall/wal"
 
 	"github.com/nautilus-go/nautilus/backend"
 )
@@ -91,5 +95,26 @@ func TestValidAfter(t *testing.T) {
 	torn := data[:len(data)-3]
 	if validAfter(torn, int64(offs[len(offs)-1]), 10) {
 		t.Error("a torn last record is not valid")
+	}
+}
+
+// closeSegmentFile reaches the file the library appends to: once it is
+// closed, the library's own fsync of it fails.
+func TestCloseSegmentFile(t *testing.T) {
+	lib, err := tw.Open(t.TempDir(), &tw.Options{AllowEmpty: true, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := lib.Write(1, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if err := closeSegmentFile(lib); err != nil {
+		t.Fatalf("closeSegmentFile: %v", err)
+	}
+	if err := lib.Sync(); !errors.Is(err, os.ErrClosed) {
+		t.Fatalf("library Sync after closeSegmentFile = %v, want os.ErrClosed", err)
+	}
+	if err := closeLibrary(lib); !errors.Is(err, os.ErrClosed) {
+		t.Fatalf("closeLibrary = %v, want the library's error", err)
 	}
 }

@@ -95,7 +95,7 @@ func Open(ctx context.Context, cfg backend.Config) (backend.WAL, error) {
 	// The library may have created the first segment or finished an
 	// interrupted TruncateFront by renaming; neither is durable until now.
 	if err := fs.SyncDir(dir); err != nil {
-		lib.Close()
+		closeLibrary(lib)
 		return nil, fmt.Errorf("tidwall: fsync directory %s: %w", dir, err)
 	}
 	first, last, err := w.Bounds(ctx)
@@ -104,7 +104,7 @@ func Open(ctx context.Context, cfg backend.Config) (backend.WAL, error) {
 			first, last, dir, ld.first, ld.last)
 	}
 	if err != nil {
-		lib.Close()
+		closeLibrary(lib)
 		return nil, err
 	}
 	return w, nil
@@ -369,7 +369,7 @@ func (w *wal) Sync(context.Context) error {
 // Close closes the library, which fsyncs the last segment, and fsyncs the
 // directory if a segment was created since the last time.
 func (w *wal) Close() error {
-	err := w.lib.Close()
+	err := closeLibrary(w.lib)
 	if err != nil {
 		err = libError("close", w.tailPath(), 0, err)
 	}
