@@ -19,16 +19,14 @@ const orderFaults = 400
 func init() {
 	addCrashCases(orderFaults,
 		crashCase{
-			name:  "fsync_error_fail_stop",
-			rule:  "When an fsync fails, the Append waiting on it fails with the cause (errors.Is EIO), and every later Append, Sync and TruncateFront fails too, writing nothing, even though later fsyncs would succeed; after reopen, on what reached the disk or on what a power loss leaves, every acknowledged record is intact.",
-			run:   testFsyncFailStop,
-			inRun: true,
+			name: "fsync_error_fail_stop",
+			rule: "When an fsync fails, the Append waiting on it fails with the cause (errors.Is EIO), and every later Append, Sync and TruncateFront fails too, writing nothing, even though later fsyncs would succeed; after reopen, on what reached the disk or on what a power loss leaves, every acknowledged record is intact.",
+			run:  testFsyncFailStop,
 		},
 		crashCase{
-			name:  "enospc_fault",
-			rule:  "When the disk fills mid-write (a short write, then ENOSPC), the Append fails with errors.Is ENOSPC, nothing more is acknowledged, and once space is back the reopened WAL holds every acknowledged record, no partial one, and appends again.",
-			run:   testENOSPCFault,
-			inRun: true,
+			name: "enospc_fault",
+			rule: "When the disk fills mid-write (a short write, then ENOSPC), the Append fails with errors.Is ENOSPC, nothing more is acknowledged, and once space is back the reopened WAL holds every acknowledged record, no partial one, and appends again.",
+			run:  testENOSPCFault,
 		},
 		crashCase{
 			name: "crash_during_recovery",

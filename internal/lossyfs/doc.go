@@ -11,11 +11,15 @@
 // new server over the image. A new mount shares no page cache with the old
 // one, so the reopened library sees only what was fsync'd.
 //
-// Files are not opened with direct I/O, so mmap works (bbolt reads its file
-// through a read-only shared mapping); writes are write-through (no writeback
-// cache), so every write(2) reaches the backing FS before it returns. flock is
-// left to the kernel, which handles it locally for a FUSE mount that does not
-// claim lock support.
+// Writes are write-through (no writeback cache), so every write(2) reaches
+// the backing FS before it returns. flock is left to the kernel, which
+// handles it locally for a FUSE mount that does not claim lock support.
+//
+// The server runs in the calling process, so that process must not use
+// mmap on the mount: a page fault on the mapping waits for the server while
+// holding the address-space lock, which the server's Go runtime may need to
+// grow its heap, and the process deadlocks. Libraries that map their files
+// (bbolt) need the server in another process.
 //
 // Mounting needs /dev/fuse and root (mount(2) directly) or a fusermount
 // binary; Available says why not, for tests to skip with.

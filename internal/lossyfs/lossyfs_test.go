@@ -98,23 +98,6 @@ func TestRenameRemoveTruncate(t *testing.T) {
 	assert.Empty(t, entries)
 }
 
-// TestMmapSeesWrites checks what bbolt needs: a read-only shared mapping that
-// sees later pwrites to the file.
-func TestMmapSeesWrites(t *testing.T) {
-	dir := mount(t, crashfs.New()).Dir()
-	f, err := os.OpenFile(filepath.Join(dir, "db"), os.O_RDWR|os.O_CREATE, 0o644)
-	require.NoError(t, err)
-	defer f.Close()
-	require.NoError(t, f.Truncate(8192))
-	m, err := syscall.Mmap(int(f.Fd()), 0, 8192, syscall.PROT_READ, syscall.MAP_SHARED)
-	require.NoError(t, err)
-	defer syscall.Munmap(m)
-	assert.Equal(t, byte(0), m[4096])
-	_, err = f.WriteAt([]byte("page two"), 4096)
-	require.NoError(t, err)
-	assert.Equal(t, "page two", string(m[4096:4104]))
-}
-
 func TestFlockIsExclusive(t *testing.T) {
 	dir := mount(t, crashfs.New()).Dir()
 	name := filepath.Join(dir, "lock")
