@@ -190,11 +190,27 @@ func (g *Guard) User(fn func() error) error {
 	return err
 }
 
+// PanicError is a panic raised inside a library call, recovered by Run. A
+// library that panicked may have left its locks held: the caller should
+// stop using it.
+type PanicError struct {
+	Op    string // the operation: "append", "replay", ...
+	Value any    // what was passed to panic
+}
+
+func (e *PanicError) Error() string { return fmt.Sprintf("panic during %s: %v", e.Op, e.Value) }
+
+// Unwrap returns the panic's value when it is an error.
+func (e *PanicError) Unwrap() error {
+	err, _ := e.Value.(error)
+	return err
+}
+
 // Run calls fn and turns a panic raised inside it, by the library, into an
-// error: a *backend.CorruptError when reading (a damaged file is the likely
-// cause), a plain error when writing, which the caller puts in context.
-// The panic's value stays reachable when it is an error. Faults on memory-mapped files panic
-// too instead of killing the process. op names the operation in the error.
+// error holding a *PanicError: a *backend.CorruptError when reading (a
+// damaged file is the likely cause), a plain error when writing, which the
+// caller puts in context. Faults on memory-mapped files panic too instead of
+// killing the process. op names the operation in the error.
 func (s Store) Run(op string, reading bool, fn func(g *Guard) error) (err error) {
 	g := &Guard{}
 	old := debug.SetPanicOnFault(true)
@@ -207,15 +223,18 @@ func (s Store) Run(op string, reading bool, fn func(g *Guard) error) (err error)
 		if g.user {
 			panic(r)
 		}
-		cause, ok := r.(error)
-		if !ok {
-			cause = fmt.Errorf("%v", r)
-		}
+		pe := &PanicError{Op: op, Value: r}
 		if reading {
-			err = s.Corrupt(nil, 0, fmt.Sprintf("%s panicked during %s", s.Name, op), cause)
+			err = s.Corrupt(nil, 0, s.Name+" panicked", pe)
 			return
 		}
-		err = fmt.Errorf("%s panicked: %w", s.Name, cause)
+		err = fmt.Errorf("%s: %w", s.Name, pe)
 	}()
 	return fn(g)
+}
+
+// Panicked reports whether err holds a *PanicError.
+func Panicked(err error) bool {
+	var pe *PanicError
+	return errors.As(err, &pe)
 }

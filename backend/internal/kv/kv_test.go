@@ -197,11 +197,17 @@ func TestRunTurnsLibraryPanicsIntoErrors(t *testing.T) {
 		err := store.Run("replay", true, func(*Guard) error { panic(io.ErrUnexpectedEOF) })
 		requireCorrupt(t, err, nil)
 		require.ErrorIs(t, err, io.ErrUnexpectedEOF)
+		require.True(t, Panicked(err))
 	})
 	t.Run("writing", func(t *testing.T) {
 		err := store.Run("append", false, func(*Guard) error { panic("boom") })
 		require.Error(t, err)
 		require.NotErrorIs(t, err, backend.ErrCorrupt)
+		require.True(t, Panicked(err))
+		var pe *PanicError
+		require.ErrorAs(t, err, &pe)
+		require.Equal(t, "boom", pe.Value)
+		require.Equal(t, "append", pe.Op)
 	})
 	t.Run("a nil dereference", func(t *testing.T) {
 		err := store.Run("replay", true, func(*Guard) error {
@@ -212,7 +218,9 @@ func TestRunTurnsLibraryPanicsIntoErrors(t *testing.T) {
 	})
 	t.Run("no panic", func(t *testing.T) {
 		want := errors.New("plain")
-		require.Equal(t, want, store.Run("replay", true, func(*Guard) error { return want }))
+		err := store.Run("replay", true, func(*Guard) error { return want })
+		require.Equal(t, want, err)
+		require.False(t, Panicked(err))
 	})
 }
 

@@ -1,0 +1,173 @@
+package bbolt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/nautilus-go/nautilus/backend"
+	"github.com/nautilus-go/nautilus/backend/internal/kv"
+	"github.com/nautilus-go/nautilus/backend/vfs"
+)
+
+// Name is the name the backend is registered under.
+const Name = "bbolt"
+
+// FileName is the database file in the WAL directory.
+const FileName = "wal.db"
+
+// Params; see the package documentation.
+const (
+	ParamNoFreelistSync  = "no_freelist_sync"
+	ParamInitialMmapSize = "initial_mmap_size"
+)
+
+// lockTimeout bounds the wait for bbolt's own flock on the file. The WAL's
+// directory lock already keeps other writers out; this only stops a stray
+// holder (a bbolt CLI left open) from blocking Open forever.
+const lockTimeout = 100 * time.Millisecond
+
+// defaultMmapSize is the default initial_mmap_size: address space, not
+// memory. bbolt remaps only when the file outgrows the map, and a remap
+// waits for every read transaction and, when it fails, leaves bbolt's meta
+// pointers unset so the rollback that follows panics with the writer lock
+// held.
+const defaultMmapSize = 1 << 30
+
+// bucket holds the records and the first-index marker.
+var bucket = []byte("wal")
+
+func init() {
+	backend.Register(Name, backend.DriverFunc(Open))
+}
+
+// Open opens the bbolt WAL in cfg.Dir, creating it if missing. backend.Open
+// calls it through the registry and wraps it; call backend.Open rather than
+// this.
+func Open(ctx context.Context, cfg backend.Config) (backend.WAL, error) {
+	p := backend.NewParams(cfg)
+	opts := &bolt.Options{
+		Timeout:         lockTimeout,
+		NoGrowSync:      false,
+		NoFreelistSync:  p.Bool(ParamNoFreelistSync, false),
+		FreelistType:    bolt.FreelistMapType,
+		InitialMmapSize: int(p.Int64(ParamInitialMmapSize, defaultMmapSize)),
+	}
+	if err := p.Err(); err != nil {
+		return nil, err
+	}
+	fs := cfg.FileSystem()
+	path := filepath.Join(cfg.Dir, FileName)
+	w := &wal{
+		store: kv.Store{Name: Name, File: path},
+		sync:  cfg.Sync,
+		files: kv.VFSFiles(fs),
+		dir:   cfg.Dir,
+	}
+	if _, err := fs.Stat(path); errors.Is(err, os.ErrNotExist) {
+		if err := w.create(fs, opts); err != nil {
+			return nil, err
+		}
+	} else if err != nil {
+		return nil, fmt.Errorf("bbolt: stat %s: %w", path, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := checkMetaPages(fs, path); err != nil {
+		return nil, err
+	}
+	main := *opts
+	main.OpenFile = func(name string, flag int, perm os.FileMode) (*os.File, error) {
+		f, err := os.OpenFile(name, flag, perm)
+		w.file = f
+		return f, err
+	}
+	err := w.call("open", true, func(*kv.Guard) error {
+		var err error
+		w.db, err = bolt.Open(path, 0o600, &main)
+		return err
+	})
+	if err != nil {
+		w.release()
+		return nil, w.mapError("open", err)
+	}
+	w.db.NoSync = cfg.Sync == backend.SyncNone
+	err = w.loadBounds()
+	if err == nil {
+		err = w.store.CheckCloseRecord(w.files, w.dir, w.first, w.last)
+	}
+	if err != nil {
+		w.release()
+		return nil, err
+	}
+	return w, nil
+}
+
+// create makes a new database atomically: bbolt initializes it (and syncs
+// it) under a temporary name, the bucket is created, and the file is renamed
+// into place and the directory fsync'd. bbolt alone would leave a new file's
+// directory entry unsynced, and a crash during its initialization would
+// leave a file too short to open.
+func (w *wal) create(fs vfs.FS, opts *bolt.Options) error {
+	tmp := w.store.File + ".tmp"
+	if err := fs.Remove(tmp); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("bbolt: remove %s: %w", tmp, err)
+	}
+	err := w.store.Run("create", false, func(*kv.Guard) error {
+		db, err := bolt.Open(tmp, 0o600, opts)
+		if err != nil {
+			return err
+		}
+		err = db.Update(func(tx *bolt.Tx) error {
+			_, err := tx.CreateBucket(bucket)
+			return err
+		})
+		if cerr := db.Close(); err == nil {
+			err = cerr
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("bbolt: create %s: %w", tmp, err)
+	}
+	if err := fs.Rename(tmp, w.store.File); err != nil {
+		return fmt.Errorf("bbolt: rename %s: %w", tmp, err)
+	}
+	if err := fs.SyncDir(w.dir); err != nil {
+		return fmt.Errorf("bbolt: sync %s: %w", w.dir, err)
+	}
+	return nil
+}
+
+// mapError maps a bbolt error to the backend's: a failed meta page check is
+// a *backend.CorruptError, a timed-out flock ErrLocked; the upstream error
+// stays reachable through errors.As either way.
+func (w *wal) mapError(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var ce *backend.CorruptError
+	switch {
+	case errors.As(err, &ce):
+		return err
+	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrChecksum),
+		errors.Is(err, berrors.ErrVersionMismatch), errors.Is(err, berrors.ErrInvalidMapping):
+		return w.store.Corrupt(nil, 0, "bbolt rejects the file during "+op, err)
+	case errors.Is(err, berrors.ErrTimeout):
+		return fmt.Errorf("bbolt: %s %s: %w: %w", op, w.store.File, backend.ErrLocked, err)
+	}
+	return fmt.Errorf("bbolt: %s %s: %w", op, w.store.File, err)
+}
+
+// closeDB closes bbolt, turning a panic into an error.
+func (w *wal) closeDB() error {
+	err := w.call("close", false, func(*kv.Guard) error { return w.db.Close() })
+	return w.mapError("close", err)
+}

@@ -1,0 +1,23 @@
+package bbolt_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/nautilus-go/nautilus/backend"
+	_ "github.com/nautilus-go/nautilus/backend/bbolt"
+	"github.com/nautilus-go/nautilus/conformance"
+)
+
+func TestConformance(t *testing.T) {
+	for _, mode := range []backend.SyncMode{backend.SyncAlways, backend.SyncNone} {
+		t.Run(mode.String(), func(t *testing.T) {
+			conformance.Run(t, conformance.Harness{
+				Open: func(ctx context.Context, dir string) (backend.WAL, error) {
+					return backend.Open(ctx, backend.Config{Backend: "bbolt", Dir: dir, Sync: mode})
+				},
+				Caps: conformance.Capabilities{AppendNotDurable: mode == backend.SyncNone},
+			})
+		})
+	}
+}

@@ -1,0 +1,98 @@
+// Package bbolt is the WAL backend on go.etcd.io/bbolt, a single-file
+// copy-on-write B+tree, registered as "bbolt".
+//
+// Import it (or backend/all) for its side effect and open it by name:
+//
+//	w, err := backend.Open(ctx, backend.Config{Backend: "bbolt", Dir: dir})
+//
+// The log is the file Dir/wal.db with one bucket, "wal". Each record is
+// stored under the key 'r' + its big-endian index, wrapped in the shared
+// envelope (CRC32C, index, length): bbolt checksums only its two meta pages,
+// so a flipped bit in a data page would otherwise be returned as data.
+// Package backend/internal/kv holds that layout, shared with the pebble
+// backend.
+//
+// Each Append is one read-write transaction (db.Update); the shared group
+// commit puts concurrent Appends in one. Pages are packed full (FillPercent
+// 1), since keys only grow. Under SyncNone the transactions are committed
+// with db.NoSync; Sync calls db.Sync (an fdatasync), and so does Close,
+// because bbolt's Close does not.
+//
+// TruncateFront is one synced transaction, whatever the sync mode: it
+// deletes the records below the new first index and stores that index under
+// a meta key. The marker keeps indexes dense and never reused, across a
+// truncation that empties the log and across reopen.
+//
+// # Params
+//
+//	no_freelist_sync   do not write bbolt's freelist at each commit (default
+//	                   false): commits write a page less, and Open rebuilds
+//	                   the freelist by scanning the whole file
+//	initial_mmap_size  the initial size of bbolt's memory map, such as 64MiB
+//	                   (default 0: the file's size); a map large enough for
+//	                   the file never has to grow, and growing it waits for
+//	                   Replay's read transactions to end
+//
+// Fixed options: a 100 ms timeout on bbolt's own file lock (the WAL's
+// directory lock already keeps other writers out; the timeout only stops a
+// stray holder from blocking Open forever), NoGrowSync false (growing the
+// file is fsync'd), and the map freelist, fast on a file with many free pages.
+//
+// An unknown key is an error naming it.
+//
+// # Errors
+//
+// A record or marker that fails its envelope, a malformed key, a gap in the
+// indexes, a missing bucket, or a file holding fewer records than it was
+// closed with is a *backend.CorruptError naming the database file, the key
+// (hex) and the index; wrong bytes are never returned. A meta page that fails
+// its checksum is a *backend.CorruptError with its offset, and bbolt's own
+// ErrInvalid, ErrChecksum, ErrVersionMismatch and ErrInvalidMapping become a
+// *backend.CorruptError with Err set. bbolt's ErrTimeout on its file lock is
+// backend.ErrLocked. Other errors are wrapped as "bbolt: op file: ...", so
+// errors.As still reaches bbolt's.
+//
+// bbolt reads its pages through a memory map and trusts them: a damaged
+// branch or leaf page can make it panic or fault. Every bbolt call runs with
+// the panic recovered and memory faults turned into panics
+// (debug.SetPanicOnFault), and returns it as a *backend.CorruptError while
+// reading, or as an error (fail-stop) while writing.
+//
+// # Crash safety
+//
+// A new file is created atomically: bbolt initializes it (with fdatasync)
+// under a temporary name, the bucket is created, then it is renamed into place
+// and the directory fsync'd; bbolt alone does not fsync the directory. Under
+// SyncAlways a commit writes the data pages, fdatasyncs, writes a meta page
+// and fdatasyncs, so an acknowledged Append survives a power loss.
+//
+// bbolt opens a file with one bad meta page by falling back to the other,
+// older one. When the bad page is the newer one, that drops the last commit,
+// an acknowledged Append, in silence; a torn meta write (possible only on a
+// device that does not write 4 KiB pages atomically) looks the same. So Open
+// requires both meta pages to be valid and reports ErrCorrupt otherwise.
+//
+// A clean Close leaves a small close record (kv.CloseRecordFile) with the
+// bounds; Open checks the file against it and removes it durably before the
+// first write, so a log that came back shorter is reported.
+//
+// # Limitations
+//
+//   - Two fdatasyncs per commit (data pages, then the meta page): about twice
+//     the latency of a single-file append log on the same disk.
+//   - The file never shrinks. TruncateFront frees pages for later Appends to
+//     reuse, but the file keeps its largest size. To reclaim the space,
+//     compact it offline, with the WAL closed: `bbolt compact -o new.db
+//     wal.db` (go.etcd.io/bbolt/cmd/bbolt), or bolt.Compact into a new file,
+//     then rename the new file over wal.db.
+//   - Freelist and branch pages carry no checksum. Damage to them is found
+//     when it reaches a record (through the envelope and the index checks) or
+//     by `bbolt check`, not at Open.
+//   - Under SyncNone, bbolt writes a commit's pages and meta page without
+//     fsync in between; a power loss before Sync can leave a meta page
+//     pointing at pages that never reached the disk, which Open reports as
+//     corruption instead of losing only the unsynced records.
+//   - bbolt does its own I/O on the operating system's files: Config.FS is
+//     used only for the directory, the creation rename and the close record,
+//     so it must be the operating system's or a layer over it.
+package bbolt
