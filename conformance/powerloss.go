@@ -29,6 +29,9 @@ type CrashHarness struct {
 	// MapsFiles says the library reads its files through mmap, which cannot
 	// be served by a FUSE server in the same process: the FUSE cases skip.
 	MapsFiles bool
+	// Skip maps a case name to why the backend's library cannot pass it; the
+	// case skips with that reason. For limitations of a library only.
+	Skip map[string]string
 }
 
 // RunCrash runs the power-loss and fault cases of the suite with h's small
@@ -50,6 +53,9 @@ func RunCrash(t *testing.T, h CrashHarness) {
 		t.Run(c.name, func(t *testing.T) {
 			if reason := h.Caps.crashReason(); reason != "" {
 				t.Skip(reason)
+			}
+			if reason, ok := h.Skip[c.name]; ok {
+				t.Skip("CrashHarness.Skip: " + reason)
 			}
 			t.Cleanup(func() {
 				if t.Failed() {
