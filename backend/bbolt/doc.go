@@ -28,10 +28,13 @@
 //	no_freelist_sync   do not write bbolt's freelist at each commit (default
 //	                   false): commits write a page less, and Open rebuilds
 //	                   the freelist by scanning the whole file
-//	initial_mmap_size  the initial size of bbolt's memory map, such as 64MiB
-//	                   (default 0: the file's size); a map large enough for
-//	                   the file never has to grow, and growing it waits for
-//	                   Replay's read transactions to end
+//	initial_mmap_size  the initial size of bbolt's memory map (default 1GiB,
+//	                   address space, not memory). bbolt remaps when the file
+//	                   outgrows the map; a remap waits for Replay's read
+//	                   transactions, and a failed one leaves bbolt unusable
+//	                   (see # Errors), so a map the log never outgrows is
+//	                   safer. With a map over 16MiB the file grows in 16MiB
+//	                   steps, each a truncate and an fsync, so there are few.
 //
 // Fixed options: a 100 ms timeout on bbolt's own file lock (the WAL's
 // directory lock already keeps other writers out; the timeout only stops a
@@ -56,7 +59,12 @@
 // branch or leaf page can make it panic or fault. Every bbolt call runs with
 // the panic recovered and memory faults turned into panics
 // (debug.SetPanicOnFault), and returns it as a *backend.CorruptError while
-// reading, or as an error (fail-stop) while writing.
+// reading, or as an error (fail-stop) while writing. bbolt also panics on
+// some of its own I/O error paths (a failed remap unsets its meta pointers,
+// and the rollback that follows dereferences them) with its writer lock
+// held. So after any panic the WAL stops calling bbolt: every call returns
+// the panic (kv.PanicError, through errors.As), and Close releases bbolt's
+// flock and file instead of calling db.Close, which would wait forever.
 //
 // # Crash safety
 //
@@ -90,8 +98,10 @@
 //     by `bbolt check`, not at Open.
 //   - Under SyncNone, bbolt writes a commit's pages and meta page without
 //     fsync in between; a power loss before Sync can leave a meta page
-//     pointing at pages that never reached the disk, which Open reports as
-//     corruption instead of losing only the unsynced records.
+//     pointing at pages that never reached the disk, which Open or Replay
+//     reports as corruption instead of losing only the unsynced records.
+//   - After bbolt panicked, its memory map of the file stays until the
+//     process exits.
 //   - bbolt does its own I/O on the operating system's files: Config.FS is
 //     used only for the directory, the creation rename and the close record,
 //     so it must be the operating system's or a layer over it.

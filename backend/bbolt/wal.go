@@ -283,8 +283,12 @@ func (w *wal) release() error {
 	}
 	err := fmt.Errorf("bbolt: close %s: abandoned after a panic: %w", w.store.File, broken)
 	if w.file != nil {
-		if cerr := w.file.Close(); cerr != nil {
-			err = fmt.Errorf("%w; close: %w", err, cerr)
+		uerr := unlock(w.file)
+		if cerr := w.file.Close(); uerr == nil {
+			uerr = cerr
+		}
+		if uerr != nil {
+			err = fmt.Errorf("%w; release the file: %w", err, uerr)
 		}
 	}
 	return err
@@ -298,8 +302,8 @@ func (w *wal) setFailed() {
 
 // Close syncs what SyncNone left unsynced (bbolt's Close does not), closes
 // bbolt and, when every write succeeded, leaves the close record that the
-// next Open checks. After bbolt panicked it closes only the file, which
-// releases bbolt's flock; the memory map stays until the process exits.
+// next Open checks. After bbolt panicked it releases bbolt's flock and
+// closes the file; the memory map stays until the process exits.
 func (w *wal) Close() error {
 	err := w.Sync(context.Background())
 	if cerr := w.release(); err == nil {

@@ -105,38 +105,73 @@ func (f Flip) String() string { return fmt.Sprintf("%s offset %d bit %d", f.File
 // go to files in proportion to their size.
 func Flips(t testing.TB, dir string, n int, seed uint64) []Flip {
 	t.Helper()
-	sizes := map[string]int64{}
+	return pick(t, dir, n, seed, func(data []byte) []int64 { return nil })
+}
+
+// WrittenFlips is Flips over the non-zero bytes only. In a file that grows in
+// zero-filled steps, as bbolt's does, most bytes were never written, and
+// flipping them tests little.
+func WrittenFlips(t testing.TB, dir string, n int, seed uint64) []Flip {
+	t.Helper()
+	return pick(t, dir, n, seed, func(data []byte) []int64 {
+		var offs []int64
+		for i, b := range data {
+			if b != 0 {
+				offs = append(offs, int64(i))
+			}
+		}
+		return offs
+	})
+}
+
+// pick draws flips; offsets returns the candidate offsets of a file's data,
+// or nil for every offset.
+func pick(t testing.TB, dir string, n int, seed uint64, offsets func(data []byte) []int64) []Flip {
+	t.Helper()
+	type file struct {
+		size int64
+		offs []int64
+	}
+	files := map[string]file{}
 	var total int64
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() || d.Name() == backend.LockFileName {
 			return err
 		}
-		info, err := d.Info()
+		data, err := os.ReadFile(path)
 		if err != nil {
 			return err
 		}
-		if info.Size() > 0 {
+		f := file{size: int64(len(data)), offs: offsets(data)}
+		if f.offs != nil {
+			f.size = int64(len(f.offs))
+		}
+		if f.size > 0 {
 			rel, _ := filepath.Rel(dir, path)
-			sizes[rel] = info.Size()
-			total += info.Size()
+			files[rel] = f
+			total += f.size
 		}
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	names := make([]string, 0, len(sizes))
-	for name := range sizes {
+	names := make([]string, 0, len(files))
+	for name := range files {
 		names = append(names, name)
 	}
 	sort.Strings(names)
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	var flips []Flip
 	for _, name := range names {
-		size := sizes[name]
-		k := max(int64(n)*size/total, min(16, size*8))
+		f := files[name]
+		k := max(int64(n)*f.size/total, min(16, f.size*8))
 		for range k {
-			flips = append(flips, Flip{File: name, Offset: rng.Int64N(size), Bit: uint(rng.IntN(8))})
+			off := rng.Int64N(f.size)
+			if f.offs != nil {
+				off = f.offs[off]
+			}
+			flips = append(flips, Flip{File: name, Offset: off, Bit: uint(rng.IntN(8))})
 		}
 	}
 	return flips
@@ -220,7 +255,9 @@ func flipBit(t *testing.T, path string, off int64, bit uint) {
 	}
 }
 
-// CopyDir copies the tree src to dst, which must not exist.
+// CopyDir copies the tree src to dst, which must not exist. Zero-filled
+// 4 KiB blocks are left as holes, so a mostly empty preallocated file costs
+// little to copy.
 func CopyDir(t testing.TB, src, dst string) {
 	t.Helper()
 	err := filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
@@ -236,9 +273,31 @@ func CopyDir(t testing.TB, src, dst string) {
 		if err != nil {
 			return err
 		}
-		return os.WriteFile(target, data, 0o644)
+		return writeSparse(target, data)
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+func writeSparse(name string, data []byte) error {
+	f, err := os.Create(name)
+	if err != nil {
+		return err
+	}
+	const block = 4096
+	var zero [block]byte
+	for off := 0; off < len(data) && err == nil; off += block {
+		b := data[off:min(off+block, len(data))]
+		if !bytes.Equal(b, zero[:len(b)]) {
+			_, err = f.WriteAt(b, int64(off))
+		}
+	}
+	if err == nil {
+		err = f.Truncate(int64(len(data)))
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
