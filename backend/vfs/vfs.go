@@ -5,7 +5,6 @@
 package vfs
 
 import (
-	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -95,25 +94,26 @@ func WriteFileAtomic(fs FS, name string, data []byte) error {
 	return fs.SyncDir(filepath.Dir(name))
 }
 
-// MkdirAllSynced creates dir and any missing parents, fsyncing each parent
-// whose entries changed, so the new directory survives a power loss.
+// MkdirAllSynced creates dir and any missing parents, then fsyncs every
+// ancestor directory up to the root, so dir's path survives a power loss.
+// Existing directories are synced too: a process killed after creating them
+// may never have made their entries durable. It runs once per Open, and
+// fsyncing a directory with nothing dirty is cheap.
 func MkdirAllSynced(fs FS, dir string) error {
 	dir = filepath.Clean(dir)
-	if _, err := fs.Stat(dir); err == nil {
-		return nil
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
-	parent := filepath.Dir(dir)
-	if parent != dir {
-		if err := MkdirAllSynced(fs, parent); err != nil {
-			return err
-		}
-	}
 	if err := fs.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	return fs.SyncDir(parent)
+	for d := dir; ; {
+		parent := filepath.Dir(d)
+		if parent == d {
+			return nil
+		}
+		if err := fs.SyncDir(parent); err != nil {
+			return err
+		}
+		d = parent
+	}
 }
 
 type osFS struct{}
