@@ -30,7 +30,7 @@ const brokerSessions = 4
 // brokerIntents are the intents each client cycles through, over the
 // sources of brokerSources: each routes one source and grows the session's
 // exposure until it holds every type.
-var brokerIntents = []string{"employee pii", "cve vulnerability", "budget financial", "employee records"}
+var brokerIntents = [...]string{"employee pii", "cve vulnerability", "budget financial", "employee records"}
 
 // brokerSources is BROKER.md's registry A.
 func brokerSources() []broker.Source {
@@ -68,128 +68,88 @@ func brokerRows(o Options, subjects []subject, run int) []row {
 	return rows
 }
 
-// runBroker drives an in-process broker with a SQLite session store from
-// r.concurrency clients, r.ops requests in all, recording each Handle's
-// latency. In async mode the window ends with the last answer; the time the
-// writer then needs to store the backlog is reported as Drain.
-func runBroker(ctx context.Context, r row, dir string) (Result, error) {
-	res := r.result()
-	res.Size = 0
+// brokerRequestKinds is how many distinct requests a client cycles
+// through: every intent on every one of its sessions.
+const brokerRequestKinds = brokerSessions * len(brokerIntents)
+
+// newBrokerTrial starts an in-process broker with a SQLite session store in
+// dir, driven by r.concurrency clients, each cycling through its sessions and
+// the intents. Each client first touches its sessions once, unmeasured, so
+// that loading a session from the store is not counted. In async mode a
+// round's window ends with its last answer; the time the writer then needs to
+// store the backlog is added to Drain, outside the window.
+func newBrokerTrial(ctx context.Context, r row, dir string) (*trial, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return res, err
+		return nil, err
 	}
 	cfg := broker.Config{
 		Sources:      brokerSources(),
 		SessionStore: broker.SessionStoreConfig{Backend: broker.StoreSQLite, SQLitePath: filepath.Join(dir, "sessions.db")},
-		Persistence: broker.PersistenceConfig{
-			Mode:       broker.ModeSynchronous,
-			WALEnabled: r.mode != BrokerSync,
-			WALPath:    filepath.Join(dir, "wal"),
-			WALBackend: r.subject.name,
-			WALSync:    r.sync.String(),
-		},
+		Persistence:  broker.PersistenceConfig{Mode: broker.ModeSynchronous},
+	}
+	if r.mode != BrokerSync {
+		cfg.Persistence.WALEnabled = true
+		cfg.Persistence.WALPath = filepath.Join(dir, "wal")
+		cfg.Persistence.WALBackend = r.subject.name
+		cfg.Persistence.WALSync = r.sync.String()
 	}
 	if r.mode == BrokerAsyncWAL {
 		cfg.Persistence.Mode = broker.ModeAsync
 	}
-	if r.mode == BrokerSync {
-		cfg.Persistence.WALBackend = ""
-	}
 	count := &commitCounter{}
 	b, err := broker.New(ctx, cfg, &broker.Options{WALObserver: count})
 	if err != nil {
-		return res, fmt.Errorf("start broker: %w", err)
+		return nil, fmt.Errorf("start broker: %w", err)
 	}
-	res, err = driveBroker(ctx, b, r, count)
-	if cerr := b.Close(); err == nil && cerr != nil {
-		err = fmt.Errorf("close broker: %w", cerr)
+	t := newTrial(r)
+	t.res.Size = 0
+	t.syncs = walSyncs{count, r}
+	t.close = sync.OnceValue(b.Close)
+	reqs := make([][]broker.Request, r.concurrency)
+	for c := range reqs {
+		reqs[c] = make([]broker.Request, brokerRequestKinds)
+		for k := range reqs[c] {
+			reqs[c][k] = brokerRequest(c, k)
+		}
+		for k := 0; k < brokerSessions; k++ {
+			if _, err := b.Handle(ctx, reqs[c][k]); err != nil {
+				t.close()
+				return nil, fmt.Errorf("warm-up request: %w", err)
+			}
+		}
 	}
-	return res, err
+	if err := b.Flush(ctx); err != nil {
+		t.close()
+		return nil, fmt.Errorf("flush after warm-up: %w", err)
+	}
+	t.op = func(ctx context.Context, client, seq int) error {
+		_, err := b.Handle(ctx, reqs[client][seq%brokerRequestKinds])
+		return err
+	}
+	if r.mode == BrokerAsyncWAL {
+		t.between = func(ctx context.Context) error {
+			start := time.Now()
+			if err := b.Flush(ctx); err != nil {
+				return fmt.Errorf("flush: %w", err)
+			}
+			t.res.Drain += time.Since(start)
+			return nil
+		}
+	}
+	return t, nil
 }
 
-// brokerRequest is client c's i-th request.
-func brokerRequest(c, i int) broker.Request {
+// brokerRequest is client c's request of kind k: session k mod
+// brokerSessions, the intents in turn.
+func brokerRequest(c, k int) broker.Request {
 	return broker.Request{
 		AgentID: fmt.Sprintf("agent-%d", c),
-		Intent:  brokerIntents[i%len(brokerIntents)],
+		Intent:  brokerIntents[(k/brokerSessions)%len(brokerIntents)],
 		Context: broker.RequestContext{
-			SessionID: fmt.Sprintf("client-%d-session-%d", c, i%brokerSessions),
+			SessionID: fmt.Sprintf("client-%d-session-%d", c, k%brokerSessions),
 			Clearance: "secret",
 		},
 	}
-}
-
-func driveBroker(ctx context.Context, b *broker.Broker, r row, count *commitCounter) (Result, error) {
-	res := r.result()
-	res.Size = 0
-	// Requests are built before the window, so it measures Handle alone.
-	// Each client first touches its sessions once, unmeasured, so that
-	// loading a session from the store is not counted.
-	reqs := make([][]broker.Request, r.concurrency)
-	for c := range reqs {
-		n := r.ops / r.concurrency
-		if c < r.ops%r.concurrency {
-			n++
-		}
-		for i := 0; i < brokerSessions; i++ {
-			if _, err := b.Handle(ctx, brokerRequest(c, i)); err != nil {
-				return res, fmt.Errorf("warm-up request: %w", err)
-			}
-		}
-		reqs[c] = make([]broker.Request, n)
-		for i := range reqs[c] {
-			reqs[c][i] = brokerRequest(c, brokerSessions+i)
-		}
-	}
-	if err := b.Flush(ctx); err != nil {
-		return res, fmt.Errorf("flush after warm-up: %w", err)
-	}
-
-	samples := make([]int64, r.ops)
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var (
-		wg       sync.WaitGroup
-		errOnce  sync.Once
-		firstErr error
-		start    = make(chan struct{})
-	)
-	off := 0
-	for c := range reqs {
-		mine, todo := samples[off:off+len(reqs[c])], reqs[c]
-		off += len(todo)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			for j, req := range todo {
-				t := time.Now()
-				if _, err := b.Handle(ctx, req); err != nil {
-					errOnce.Do(func() { firstErr = err; cancel() })
-					return
-				}
-				mine[j] = int64(time.Since(t))
-			}
-		}()
-	}
-	w := startWindow(walSyncs{count, r})
-	close(start)
-	wg.Wait()
-	w.stop(&res)
-	if firstErr != nil {
-		return res, fmt.Errorf("request: %w", firstErr)
-	}
-	t := time.Now()
-	if err := b.Flush(ctx); err != nil {
-		return res, fmt.Errorf("flush: %w", err)
-	}
-	if r.mode == BrokerAsyncWAL {
-		res.Drain = time.Since(t)
-	}
-	res.Ops = int64(r.ops)
-	res.Records = res.Ops
-	res.Latency = Summarize(samples)
-	return res, nil
 }
 
 // walSyncs counts the broker WAL's fsyncs for a window: one per WAL commit

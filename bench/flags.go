@@ -61,6 +61,7 @@ func ParseFlags(args []string, usage io.Writer) (Command, error) {
 	fs.Var(syncList{&cmd.Sync}, "sync", "comma-separated sync `modes`: always, none")
 	fs.StringVar(&cmd.Dir, "dir", "", "parent `directory` of the rows' WALs (default a temporary one, removed)")
 	fs.IntVar(&cmd.Count, "count", cmd.Count, "repetitions of every row, for benchstat")
+	fs.IntVar(&cmd.Rounds, "rounds", cmd.Rounds, "rounds in which the append (or broker) rows of one setting take turns, so disk drift hits all alike")
 	fs.StringVar(&cmd.Format, "format", cmd.Format, "report format: text, bench (go test -bench lines) or json (one object per row)")
 	fs.StringVar(&cmd.Output, "o", "", "write the report to `file` instead of stdout")
 	fs.StringVar(&cmd.Chart, "chart", "", "write an SVG chart of latency percentiles to `file`")

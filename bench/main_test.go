@@ -153,7 +153,7 @@ func TestBaselinesAppendReplayAndTruncate(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			o := Options{Backends: []string{name}, Workloads: []string{WorkloadAppend, WorkloadReplay, WorkloadTruncate},
 				Ops: 20, Records: 300, Size: 64, Batch: 3, Concurrency: []int{1, 3}, Clients: []int{1},
-				Sync: []backend.SyncMode{backend.SyncAlways}, Count: 1, Dir: t.TempDir()}
+				Sync: []backend.SyncMode{backend.SyncAlways}, Count: 1, Rounds: 2, Dir: t.TempDir()}
 			rep, err := Run(context.Background(), o)
 			require.NoError(t, err)
 			for _, r := range rep.Results {

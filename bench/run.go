@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"slices"
 	"time"
 
@@ -26,6 +25,7 @@ type Options struct {
 	Sync        []backend.SyncMode // durability of the rows
 	Dir         string             // parent of the rows' directories; "" a temporary one, removed
 	Count       int                // repetitions of every row, for benchstat
+	Rounds      int                // rounds in which compared append and broker rows alternate
 	Progress    io.Writer          // one line per finished row; nil for none
 }
 
@@ -43,6 +43,7 @@ func DefaultOptions() Options {
 		Clients:     []int{1, 16},
 		Sync:        []backend.SyncMode{backend.SyncAlways},
 		Count:       1,
+		Rounds:      10,
 	}
 }
 
@@ -50,7 +51,7 @@ func (o Options) check() error {
 	positive := []struct {
 		flag string
 		n    int
-	}{{"ops", o.Ops}, {"records", o.Records}, {"size", o.Size}, {"batch", o.Batch}, {"count", o.Count}}
+	}{{"ops", o.Ops}, {"records", o.Records}, {"size", o.Size}, {"batch", o.Batch}, {"count", o.Count}, {"rounds", o.Rounds}}
 	for _, p := range positive {
 		if p.n <= 0 {
 			return &UsageError{Flag: p.flag, Err: fmt.Errorf("must be positive, got %d", p.n)}
@@ -157,46 +158,78 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 
 	rep := &Report{Env: currentEnv(parent), Options: o, Results: make([]Result, 0, len(rows))}
 	started := time.Now()
-	for i, r := range rows {
+	for i := 0; i < len(rows); {
 		if err := ctx.Err(); err != nil {
 			return rep, err
 		}
-		dir := filepath.Join(parent, fmt.Sprintf("%04d-%s-%s", i+1, r.workload, r.subject.name))
-		res, err := measure(ctx, r, dir)
-		if rmErr := os.RemoveAll(dir); err == nil && rmErr != nil {
+		group := groupAt(rows, i)
+		dirs := groupDirs(parent, i+1, group)
+		var (
+			results []Result
+			err     error
+		)
+		if len(group) == 1 && !interleaved(group[0]) {
+			var res Result
+			res, err = measure(ctx, group[0], dirs[0])
+			if err != nil {
+				err = fmt.Errorf("%s: %w", label(group[0].result()), err)
+			}
+			results = []Result{res}
+		} else {
+			results, err = measureGroup(ctx, group, dirs, o.Rounds)
+		}
+		if rmErr := removeDirs(dirs); err == nil && rmErr != nil {
 			err = rmErr
 		}
 		if err != nil {
-			return rep, fmt.Errorf("walbench: %s: %w", label(r.result()), err)
+			return rep, fmt.Errorf("walbench: %w", err)
 		}
-		rep.Results = append(rep.Results, res)
-		if o.Progress != nil {
-			fmt.Fprintf(o.Progress, "walbench: [%d/%d %s] %s: %s\n", i+1, len(rows),
-				time.Since(started).Round(time.Second), label(res), brief(res))
+		rep.Results = append(rep.Results, results...)
+		for j, res := range results {
+			if o.Progress != nil {
+				fmt.Fprintf(o.Progress, "walbench: [%d/%d %s] %s: %s\n", i+j+1, len(rows),
+					time.Since(started).Round(time.Second), label(res), brief(res))
+			}
 		}
+		i += len(group)
 	}
 	return rep, nil
 }
 
-// measure takes one row in its own directory.
+// interleaved reports whether r is measured in rounds with the rows it is
+// compared with: append and broker rows are; replay and truncate rows,
+// single long operations, are not.
+func interleaved(r row) bool {
+	return r.workload == WorkloadAppend || r.workload == WorkloadBroker
+}
+
+// groupAt returns the rows from i on that are measured together: the run of
+// interleaved rows with the same workload and settings, or row i alone.
+func groupAt(rows []row, i int) []row {
+	j := i + 1
+	if interleaved(rows[i]) {
+		same := func(a, b row) bool {
+			return a.workload == b.workload && a.sync == b.sync && a.size == b.size && a.batch == b.batch &&
+				a.concurrency == b.concurrency && a.ops == b.ops && a.run == b.run
+		}
+		for j < len(rows) && same(rows[i], rows[j]) {
+			j++
+		}
+	}
+	return rows[i:j]
+}
+
+// measure takes one replay or truncate row in its own directory.
 func measure(ctx context.Context, r row, dir string) (Result, error) {
 	o := storeOptions{dir: dir, sync: r.sync, size: r.size}
-	switch r.workload {
-	case WorkloadReplay:
+	if r.workload == WorkloadReplay {
 		return runReplay(ctx, r.subject, o, r)
-	case WorkloadBroker:
-		return runBroker(ctx, r, dir)
 	}
 	s, err := r.subject.open(ctx, o)
 	if err != nil {
 		return r.result(), fmt.Errorf("open: %w", err)
 	}
-	var res Result
-	if r.workload == WorkloadTruncate {
-		res, err = runTruncate(ctx, s, r)
-	} else {
-		res, err = runAppend(ctx, s, r)
-	}
+	res, err := runTruncate(ctx, s, r)
 	releaseStore(ctx, r.subject.name, s)
 	if cerr := s.close(); err == nil && cerr != nil {
 		err = fmt.Errorf("close: %w", cerr)

@@ -88,71 +88,50 @@ func startWindow(s syncCounter) *window {
 	return &window{s: s, mallocs: ms.Mallocs, syncs: s.syncs(), t0: time.Now()}
 }
 
+// stop adds the window's figures to res, so that rounds add up.
 func (w *window) stop(res *Result) {
-	res.Elapsed = time.Since(w.t0)
+	res.Elapsed += time.Since(w.t0)
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	res.Mallocs = ms.Mallocs - w.mallocs
-	res.Syncs = w.s.syncs() - w.syncs
+	res.Mallocs += ms.Mallocs - w.mallocs
+	res.Syncs += w.s.syncs() - w.syncs
 }
 
-// runAppend measures r.ops Appends of r.batch records, shared among
-// r.concurrency writers, recording each Append's latency.
-func runAppend(ctx context.Context, s store, r row) (Result, error) {
-	res := r.result()
+// newAppendTrial opens r's store in dir for Appends of r.batch records.
+func newAppendTrial(ctx context.Context, r row, dir string) (*trial, error) {
+	s, err := r.subject.open(ctx, storeOptions{dir: dir, sync: r.sync, size: r.size})
+	if err != nil {
+		return nil, fmt.Errorf("open: %w", err)
+	}
+	t, err := appendTrial(ctx, s, r)
+	if err != nil {
+		s.close()
+		return nil, err
+	}
+	t.close = sync.OnceValue(func() error {
+		releaseStore(context.WithoutCancel(ctx), r.subject.name, s)
+		return s.close()
+	})
+	return t, nil
+}
+
+// appendTrial measures Appends to s, each writer with records of its own,
+// after a few unmeasured ones.
+func appendTrial(ctx context.Context, s store, r row) (*trial, error) {
 	writers := make([][][]byte, r.concurrency)
 	for i := range writers {
 		writers[i] = payloads(uint64(i), r.batch, r.size)
 	}
 	for i := 0; i < warmupAppends; i++ {
 		if err := s.append(ctx, writers[0]); err != nil {
-			return res, fmt.Errorf("warm-up append: %w", err)
+			return nil, fmt.Errorf("warm-up append: %w", err)
 		}
 	}
-
-	samples := make([]int64, r.ops)
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var (
-		wg       sync.WaitGroup
-		errOnce  sync.Once
-		firstErr error
-		start    = make(chan struct{})
-	)
-	off := 0
-	for i := 0; i < r.concurrency; i++ {
-		n := r.ops / r.concurrency
-		if i < r.ops%r.concurrency {
-			n++
-		}
-		mine, recs := samples[off:off+n], writers[i]
-		off += n
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			for j := range mine {
-				t := time.Now()
-				if err := s.append(ctx, recs); err != nil {
-					errOnce.Do(func() { firstErr = err; cancel() })
-					return
-				}
-				mine[j] = int64(time.Since(t))
-			}
-		}()
-	}
-	w := startWindow(s)
-	close(start)
-	wg.Wait()
-	w.stop(&res)
-	if firstErr != nil {
-		return res, fmt.Errorf("append: %w", firstErr)
-	}
-	res.Ops = int64(r.ops)
-	res.Records = res.Ops * int64(r.batch)
-	res.Bytes = res.Records * int64(r.size)
-	res.Latency = Summarize(samples)
-	return res, nil
+	t := newTrial(r)
+	t.syncs = s
+	t.op = func(ctx context.Context, worker, _ int) error { return s.append(ctx, writers[worker]) }
+	t.close = s.close
+	return t, nil
 }
 
 // fill appends n records in batches of fillBatch.

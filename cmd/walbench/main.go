@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 
+	_ "github.com/nautilus-go/nautilus/backend/bbolt"
 	_ "github.com/nautilus-go/nautilus/backend/jsonl"
 	_ "github.com/nautilus-go/nautilus/backend/memory"
 	_ "github.com/nautilus-go/nautilus/backend/pebble"
