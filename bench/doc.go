@@ -12,8 +12,18 @@
 //	memory       the in-memory backend: the framework's cost without I/O
 //
 // under the workloads append (latency of every Append, 1 or many writers),
-// replay (records per second reading a filled log back) and truncate
-// (latency of TruncateFront).
+// replay (records per second reading a filled log back), truncate (latency
+// of TruncateFront) and broker (an in-process broker's request latency
+// without a WAL, with one synchronously, and async, per backend).
+//
+// # Method
+//
+// Every row runs in a directory of its own, after a few unmeasured
+// operations. Rows that are compared with each other (the append rows of
+// one setting, or the broker rows of one client count) are open together and
+// take turns in rounds (Options.Rounds), so that a drift in a shared disk's
+// latency falls on all of them alike. Records are JSON objects of the given
+// size, like the broker's.
 //
 // # Figures
 //
