@@ -63,6 +63,12 @@
 // backend.ErrLocked. Other errors are wrapped as "pebble: op dir: ...",
 // so errors.As still reaches Pebble's.
 //
+// pebble.Open flushes the WAL it replays before it returns and retries a
+// failed flush without end, so on a failing disk it would never return. Open
+// therefore fails on the first background error Pebble reports while it
+// opens (and when ctx is done), leaving that pebble.Open to finish, or not,
+// in the background; its DB is closed if it does.
+//
 // Pebble calls its logger's Fatalf when it cannot go on, for example when a
 // write or fsync of its WAL fails. Fatalf panics with a *FatalError; a panic
 // inside a Pebble call is recovered and returned as an error (a
@@ -91,6 +97,9 @@
 //     rotation). A fatal error on one of them (say, a failed MANIFEST fsync
 //     during a flush) panics that goroutine and ends the process, where
 //     Pebble's default logger would have exited it.
+//   - An Open abandoned on a background error keeps Pebble's lock, and its
+//     goroutines keep retrying the flush, until the disk recovers or the
+//     process exits: a caller should exit on that error, not retry in-process.
 //   - Under SyncNone, Pebble writes its WAL from a background goroutine, so a
 //     killed process can lose the last few Appends, not only a power loss.
 //   - Config.FS is not used: Pebble does its own I/O (see OpenWithOptions).

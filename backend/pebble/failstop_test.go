@@ -3,9 +3,11 @@ package pebble_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	pebblevfs "github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
@@ -85,4 +87,48 @@ func kindName(k errorfs.OpKind) string {
 		return "fsync"
 	}
 	return "write"
+}
+
+// pebble.Open flushes the WAL it replays and retries a failed flush without
+// end. Open must fail instead of hanging when the disk fails then.
+func TestOpenFailsWhenReplayFlushFails(t *testing.T) {
+	ctx := context.Background()
+	m := newMemWAL(t)
+	w := m.open(backend.SyncAlways)
+	kvtest.Fill(t, w, 1, 10)
+	m.powerLoss(w) // the records are left in Pebble's WAL, to be replayed
+
+	var failing atomic.Bool
+	failing.Store(true)
+	fs := errorfs.Wrap(m.fs, errorfs.InjectorFunc(func(op errorfs.Op) error {
+		if failing.Load() && op.Kind == errorfs.OpCreate && strings.HasSuffix(op.Path, ".sst") {
+			return errorfs.ErrInjected
+		}
+		return nil
+	}))
+	opened := make(chan error, 1)
+	go func() {
+		w, err := walpebble.OpenWithOptions(ctx, backend.Config{Dir: m.dir, Logger: quiet}, &walpebble.Options{FS: fs})
+		if err == nil {
+			w.Close()
+		}
+		opened <- err
+	}()
+	select {
+	case err := <-opened:
+		require.ErrorIs(t, err, errorfs.ErrInjected)
+	case <-time.After(30 * time.Second):
+		t.Fatal("Open hung on a failing flush")
+	}
+	// Let the abandoned pebble.Open finish; the driver then closes it, which
+	// releases Pebble's lock, with nothing to wait on but the lock itself.
+	failing.Store(false)
+	var err error
+	require.Eventually(t, func() bool {
+		w, err = walpebble.OpenWithOptions(ctx, backend.Config{Dir: m.dir, Logger: quiet}, &walpebble.Options{FS: m.fs})
+		return !errors.Is(err, backend.ErrLocked)
+	}, 30*time.Second, 10*time.Millisecond)
+	require.NoError(t, err)
+	kvtest.Check(t, w, 1, 10)
+	require.NoError(t, w.Close())
 }

@@ -17,7 +17,7 @@ func TestPebbleOptions(t *testing.T) {
 		ParamMemTableSize: "16MiB", ParamBytesPerSync: "256KiB", ParamWALBytesPerSync: "1MiB",
 	}})
 	require.NoError(t, err)
-	opts := pebbleOptions(s, pebblevfs.NewMem(), logger{})
+	opts := pebbleOptions(s, pebblevfs.NewMem(), logger{}, nil)
 	require.Equal(t, uint64(16<<20), opts.MemTableSize)
 	require.Equal(t, 256<<10, opts.BytesPerSync)
 	require.Equal(t, 1<<20, opts.WALBytesPerSync)

@@ -90,8 +90,9 @@ func parseParams(cfg backend.Config) (settings, error) {
 }
 
 // pebbleOptions chooses Pebble's settings for an append-only log; the
-// package documentation explains each choice.
-func pebbleOptions(s settings, fs pebblevfs.FS, lg pebble.Logger) *pebble.Options {
+// package documentation explains each choice. Background errors are logged
+// and, when background is not nil, offered to it without blocking.
+func pebbleOptions(s settings, fs pebblevfs.FS, lg pebble.Logger, background chan<- error) *pebble.Options {
 	opts := &pebble.Options{
 		FS:                          fs,
 		Logger:                      lg,
@@ -106,6 +107,14 @@ func pebbleOptions(s settings, fs pebblevfs.FS, lg pebble.Logger) *pebble.Option
 	}
 	opts.ApplyCompressionSettings(func() pebble.DBCompressionSettings { return pebble.DBCompressionNone })
 	events := pebble.MakeLoggingEventListener(lg)
+	logBackground := events.BackgroundError
+	events.BackgroundError = func(err error) {
+		logBackground(err)
+		select {
+		case background <- err:
+		default:
+		}
+	}
 	opts.EventListener = &events
 	opts.EnsureDefaults()
 	return opts
@@ -137,17 +146,10 @@ func open(ctx context.Context, cfg backend.Config, o *Options) (backend.WAL, err
 	if cfg.Sync == backend.SyncNone {
 		w.write = pebble.NoSync
 	}
-	opts := pebbleOptions(s, fs, newLogger(cfg.Log(), dir))
-	err = w.store.Run("open", true, func(*kv.Guard) error {
-		if err := checkOptionsFile(fs, dir, opts); err != nil {
-			return err
-		}
-		var err error
-		w.db, err = pebble.Open(dir, opts)
-		return err
-	})
-	if err != nil {
-		return nil, w.mapError("open", err)
+	background := make(chan error, 1)
+	opts := pebbleOptions(s, fs, newLogger(cfg.Log(), dir), background)
+	if w.db, err = w.openDB(ctx, opts, background); err != nil {
+		return nil, err
 	}
 	err = w.loadBounds()
 	if err == nil {
@@ -158,6 +160,47 @@ func open(ctx context.Context, cfg backend.Config, o *Options) (backend.WAL, err
 		return nil, err
 	}
 	return w, nil
+}
+
+// openDB runs pebble.Open, which flushes the WAL it replays before it
+// returns and retries a failed flush without end: on a failing disk it never
+// returns. So a background error while it runs fails the open, as does ctx;
+// the abandoned pebble.Open is left to finish, and its DB closed if it does.
+func (w *wal) openDB(ctx context.Context, opts *pebble.Options, background <-chan error) (*pebble.DB, error) {
+	type result struct {
+		db  *pebble.DB
+		err error
+	}
+	opened := make(chan result, 1)
+	go func() {
+		var r result
+		r.err = w.store.Run("open", true, func(*kv.Guard) error {
+			if err := checkOptionsFile(opts.FS, w.store.File, opts); err != nil {
+				return err
+			}
+			var err error
+			r.db, err = pebble.Open(w.store.File, opts)
+			return err
+		})
+		opened <- r
+	}()
+	abandon := func() {
+		go func() {
+			if r := <-opened; r.db != nil {
+				r.db.Close()
+			}
+		}()
+	}
+	select {
+	case r := <-opened:
+		return r.db, w.mapError("open", r.err)
+	case err := <-background:
+		abandon()
+		return nil, w.mapError("open", fmt.Errorf("background work failed while opening: %w", err))
+	case <-ctx.Done():
+		abandon()
+		return nil, ctx.Err()
+	}
 }
 
 // mkdirSynced creates dir and any missing parents on Pebble's file system,
