@@ -94,3 +94,24 @@ func TestSubjectsOrderPutsEachRawLibraryAfterItsBackend(t *testing.T) {
 	assert.Equal(t, []string{"fdatasync", "memory", "bbolt", "bbolt-raw", "custom", "jsonl",
 		"pebble", "pebble-raw", "tidwall", "tidwall-raw"}, got)
 }
+
+func TestPlanRunsReplayOncePerBackendAndSkipsUnsupportedRows(t *testing.T) {
+	o := DefaultOptions()
+	o.Backends = []string{"memory", Fdatasync}
+	o.Workloads = []string{WorkloadAppend, WorkloadReplay, WorkloadTruncate}
+	o.Sync = []backend.SyncMode{backend.SyncAlways, backend.SyncNone}
+	o.Concurrency = []int{1, 8}
+	o.Count = 2
+	rows, err := o.plan()
+	require.NoError(t, err)
+	count := map[string]int{}
+	for _, r := range rows {
+		count[r.workload]++
+		if r.workload == WorkloadTruncate {
+			assert.NotEqual(t, Fdatasync, r.subject.name, "a plain file has no front to drop")
+		}
+	}
+	assert.Equal(t, 2*2*2*2, count[WorkloadAppend], "runs × modes × writers × backends")
+	assert.Equal(t, 2*2, count[WorkloadReplay], "runs × backends: the sync mode changes no replay")
+	assert.Equal(t, 2*2, count[WorkloadTruncate], "runs × modes × memory")
+}

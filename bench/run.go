@@ -110,7 +110,13 @@ func (o Options) plan() ([]row, error) {
 				rows = append(rows, brokerRows(o, subjects, run)...)
 				continue
 			}
-			for _, mode := range o.Sync {
+			modes := o.Sync
+			if wl == WorkloadReplay {
+				// A replay reads what a SyncNone fill wrote: the mode
+				// changes nothing, so it runs once.
+				modes = modes[:1]
+			}
+			for _, mode := range modes {
 				conc := []int{1}
 				if wl == WorkloadAppend {
 					conc = o.Concurrency
