@@ -95,6 +95,9 @@ func Open(ctx context.Context, cfg backend.Config) (backend.WAL, error) {
 		return err
 	})
 	if err != nil {
+		if kv.Panicked(err) {
+			w.broken = err // bbolt's state is unknown: release its file, not the DB
+		}
 		w.release()
 		return nil, w.mapError("open", err)
 	}

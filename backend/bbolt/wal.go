@@ -33,11 +33,13 @@ type wal struct {
 	broken      error // bbolt panicked and may hold its locks: stop calling it
 }
 
-// call runs a bbolt call through the store's guard, unless an earlier call
+// call runs a bbolt call through the store's guard, unless an earlier write
 // panicked. bbolt can panic on its own I/O error paths (a failed remap
 // leaves its meta pages unset, and the rollback that follows dereferences
 // them), leaving its writer lock held; after that, db.Close would block
-// forever, so the file is abandoned instead (see Close).
+// forever, so the file is abandoned instead (see Close). A panic while
+// reading (a damaged page) unwinds through the read transaction's rollback,
+// which releases its lock, so bbolt stays usable.
 func (w *wal) call(op string, reading bool, fn func(g *kv.Guard) error) error {
 	w.mu.Lock()
 	broken := w.broken
@@ -46,7 +48,7 @@ func (w *wal) call(op string, reading bool, fn func(g *kv.Guard) error) error {
 		return fmt.Errorf("bbolt: %s %s: unusable after an earlier panic: %w", op, w.store.File, broken)
 	}
 	err := w.store.Run(op, reading, fn)
-	if kv.Panicked(err) {
+	if !reading && kv.Panicked(err) {
 		w.mu.Lock()
 		if w.broken == nil {
 			w.broken = err
@@ -70,7 +72,7 @@ func (w *wal) records(tx *bolt.Tx) (*bolt.Bucket, error) {
 	return b, nil
 }
 
-// first returns the first index stored in b's marker (1 without one).
+// firstIndex returns the first index stored in b's marker (1 without one).
 func (w *wal) firstIndex(b *bolt.Bucket) (uint64, error) {
 	marker := b.Get(kv.FirstKey)
 	if marker == nil {

@@ -17,10 +17,16 @@
 //
 // # Errors
 //
-// Every check that fails returns a *backend.CorruptError naming the database
-// file, the key (in hex) and the index; Offset is -1 since the stores have no
-// offsets to give. A panic inside the library is returned as an error too:
-// a *backend.CorruptError while reading, a plain error while writing.
+// Every check that fails returns a *backend.CorruptError naming the file
+// (the database, or the close record), the key in hex and the index where
+// they apply; Offset is -1 since the stores have no offsets to give. A panic inside the library is returned as an error too
+// (Store.Run): a *backend.CorruptError while reading, a plain error while
+// writing, either holding a *PanicError so the adapter can tell (Panicked)
+// that the library may have left its locks held.
+//
+// # Params
+//
+// None: each adapter reads its own with backend.NewParams.
 //
 // # Crash safety
 //

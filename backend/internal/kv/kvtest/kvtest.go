@@ -1,7 +1,3 @@
-// Package kvtest holds the tests the key-value backends (pebble and bbolt)
-// share: records whose bytes derive from their index, and the bit-flip sweep
-// that damages every file of a WAL directory and checks that the damage is
-// either reported as corruption or harmless. Only tests import it.
 package kvtest
 
 import (
