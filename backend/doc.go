@@ -44,7 +44,9 @@
 // writes and with each other. Its Append must return old last + len(data),
 // copy what it keeps, and be durable on return under SyncAlways. Its Close
 // must make appended records durable. It must report damage as *CorruptError
-// and never return wrong bytes. It must ignore LockFileName in Dir.
+// and never return wrong bytes. It must ignore LockFileName in Dir and refuse,
+// before creating anything, an entry it did not write (CheckDir): a directory
+// holding another backend's log must not open as an empty log.
 //
 // # Params
 //
@@ -60,7 +62,9 @@
 // # Errors
 //
 // ErrClosed, ErrCorrupt (with *CorruptError naming file, offset, key, index),
-// ErrOutOfRange and ErrLocked are the only sentinels; test with errors.Is.
+// ErrOutOfRange and ErrLocked are the contract's sentinels; test with
+// errors.Is. ErrForeignFile is wrapped by the *fs.PathError naming a file in
+// Dir that the driver did not write.
 // Upstream errors are wrapped, so errors.As still reaches them; an I/O error
 // such as ENOSPC satisfies errors.Is(err, syscall.ENOSPC).
 //
