@@ -1,8 +1,5 @@
 package main
 
-// The WAL backends serve can open by name (persistence.wal_backend).
-import (
-	_ "github.com/nautilus-go/nautilus/backend/jsonl"
-	_ "github.com/nautilus-go/nautilus/backend/pebble"
-	_ "github.com/nautilus-go/nautilus/backend/tidwall"
-)
+// Every built-in WAL backend, so serve and the wal tools can open any of them
+// by name (persistence.wal_backend, --backend).
+import _ "github.com/nautilus-go/nautilus/backend/all"
