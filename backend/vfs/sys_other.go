@@ -2,23 +2,7 @@
 
 package vfs
 
-import (
-	"fmt"
-	"io"
-	"os"
-	"syscall"
-)
+import "os"
 
+// fdatasync falls back to fsync where the system has no fdatasync.
 func fdatasync(f *os.File) error { return f.Sync() }
-
-func lockFile(name string) (io.Closer, error) {
-	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("lock %s: %w", name, err)
-	}
-	return f, nil
-}
