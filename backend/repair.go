@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"github.com/nautilus-go/nautilus/backend/vfs"
 )
@@ -105,6 +106,26 @@ func RepairTail(fs vfs.FS, path string, goodSize int64, logger *slog.Logger, obs
 		obs.TailRepaired(path, dropped)
 	}
 	return nil
+}
+
+// RepairCopyOf reports whether name is a copy RepairTail keeps (or the
+// temporary file of one a crash interrupted): orig.broken, orig.broken.N or
+// either with ".tmp". It returns orig, so a driver can accept the copy only
+// beside a name it owns.
+func RepairCopyOf(name string) (orig string, ok bool) {
+	name = strings.TrimSuffix(name, ".tmp")
+	i := strings.LastIndex(name, BrokenSuffix)
+	if i <= 0 {
+		return "", false
+	}
+	rest := name[i+len(BrokenSuffix):]
+	if rest != "" {
+		n, err := strconv.Atoi(strings.TrimPrefix(rest, "."))
+		if rest[0] != '.' || err != nil || n < 2 || strconv.Itoa(n) != rest[1:] {
+			return "", false
+		}
+	}
+	return name[:i], true
 }
 
 // freeName returns name, or name.2, name.3, ... : the first that does not

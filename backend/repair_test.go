@@ -225,3 +225,23 @@ func TestResolveDamage(t *testing.T) {
 	}
 	require.Error(t, backend.ResolveDamage(vfs.Default, backend.Damage{}, discard, nil))
 }
+
+func TestRepairCopyOfRecognisesOnlyRepairCopies(t *testing.T) {
+	for name, want := range map[string]string{
+		"seg.jsonl.broken":       "seg.jsonl",
+		"seg.jsonl.broken.2":     "seg.jsonl",
+		"seg.jsonl.broken.tmp":   "seg.jsonl",
+		"seg.jsonl.broken.3.tmp": "seg.jsonl",
+		"seg.jsonl":              "",
+		"seg.jsonl.broken.1":     "",
+		"seg.jsonl.broken.02":    "",
+		"seg.jsonl.broken.x":     "",
+		".broken":                "",
+		"seg.jsonl.brokenx":      "",
+	} {
+		orig, ok := backend.RepairCopyOf(name)
+		if ok != (want != "") || orig != want {
+			t.Errorf("RepairCopyOf(%q) = %q, %v; want %q", name, orig, ok, want)
+		}
+	}
+}

@@ -136,14 +136,17 @@ func TestTornTailRepairIsDurableBeforeOpenReturns(t *testing.T) {
 	defer w.Close()
 	name := filepath.Base(seg)
 	events := fs.take()
-	require.Subset(t, events, []string{"create " + name + BrokenExt, "sync " + name + BrokenExt, "truncate " + name, "sync " + name})
+	tmp := name + backend.BrokenSuffix + ".tmp"
+	copied := "rename " + tmp + "->" + name + backend.BrokenSuffix
+	require.Subset(t, events, []string{"sync " + tmp, copied, "truncate " + name, "sync " + name})
 	pos := map[string]int{}
 	for i, e := range events {
 		if _, seen := pos[e]; !seen {
 			pos[e] = i
 		}
 	}
-	require.Less(t, pos["sync "+name+BrokenExt], pos["syncdir "+filepath.Base(dir)], "the copy is durable")
+	require.Less(t, pos["sync "+tmp], pos[copied], "the copy is durable")
+	require.Less(t, pos[copied], pos["syncdir "+filepath.Base(dir)], "and so is its name")
 	require.Less(t, pos["syncdir "+filepath.Base(dir)], pos["truncate "+name], "before the tail is cut")
 	require.Less(t, pos["truncate "+name], pos["sync "+name], "and the cut is fsync'd")
 	requireLog(t, w, 1, 3)

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	iofs "io/fs"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -20,9 +19,6 @@ const (
 	SegmentExt = ".jsonl"
 	// MarkerFileName holds the log's first index once TruncateFront has run.
 	MarkerFileName = "first-index.json"
-	// BrokenExt ends the copy of a segment kept before its torn tail is cut
-	// off: <segment>.broken, then <segment>.broken.2, ... for later repairs.
-	BrokenExt = ".broken"
 
 	segmentDigits = 20 // enough for any uint64
 )
@@ -97,36 +93,15 @@ func listDir(fs vfs.FS, dir string) (dirListing, error) {
 	return l, nil
 }
 
-// isBrokenCopy reports whether name is a copy kept by a torn-tail repair.
+// isBrokenCopy reports whether name is a copy of a segment kept by a
+// torn-tail repair (backend.RepairTail).
 func isBrokenCopy(name string) bool {
-	i := strings.LastIndex(name, BrokenExt)
-	if i < 0 {
+	orig, ok := backend.RepairCopyOf(name)
+	if !ok {
 		return false
 	}
-	if _, err := parseSegmentName(name[:i]); err != nil {
-		return false
-	}
-	rest := name[i+len(BrokenExt):]
-	if rest == "" {
-		return true
-	}
-	n, err := strconv.Atoi(strings.TrimPrefix(rest, "."))
-	return rest[0] == '.' && err == nil && n >= 2 && strconv.Itoa(n) == rest[1:]
-}
-
-// brokenCopyName returns the first unused name for a copy of segment path.
-func brokenCopyName(fs vfs.FS, path string) (string, error) {
-	name := path + BrokenExt
-	for n := 2; ; n++ {
-		_, err := fs.Stat(name)
-		if errors.Is(err, os.ErrNotExist) {
-			return name, nil
-		}
-		if err != nil {
-			return "", fmt.Errorf("jsonl: stat %s: %w", name, err)
-		}
-		name = fmt.Sprintf("%s%s.%d", path, BrokenExt, n)
-	}
+	_, err := parseSegmentName(orig)
+	return err == nil
 }
 
 // marker is the content of MarkerFileName. The checksum guards the one number

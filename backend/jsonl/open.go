@@ -166,70 +166,19 @@ func (rec *recovery) finish(fs vfs.FS, dir string, log *slog.Logger, obs backend
 		return nil, nil
 	}
 	active := rec.segs[len(rec.segs)-1]
+	if rec.torn != nil {
+		// The copy and the cut are durable before the first Append.
+		if err := backend.RepairTail(fs, active.path, rec.torn.Good, log, obs); err != nil {
+			return nil, fmt.Errorf("jsonl: %w", err)
+		}
+	}
 	f, err := fs.OpenFile(active.path, os.O_RDWR, 0)
 	if err != nil {
 		return nil, fmt.Errorf("jsonl: open %s: %w", active.path, err)
-	}
-	if rec.torn != nil {
-		if err := cutTornTail(fs, dir, f, active.path, rec.torn, rec.size, log, obs); err != nil {
-			f.Close()
-			return nil, err
-		}
 	}
 	if _, err := f.Seek(active.size, io.SeekStart); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("jsonl: seek %s to offset %d: %w", active.path, active.size, err)
 	}
 	return f, nil
-}
-
-// cutTornTail keeps a copy of the segment, then truncates it to its valid
-// prefix and fsyncs it, so the tail is gone for good before the first Append.
-func cutTornTail(fs vfs.FS, dir string, f vfs.File, path string, scan *SegmentScan, size int64, log *slog.Logger, obs backend.Observer) error {
-	copyPath, err := brokenCopyName(fs, path)
-	if err != nil {
-		return err
-	}
-	if err := copyFile(fs, f, copyPath); err != nil {
-		return err
-	}
-	if err := fs.SyncDir(dir); err != nil {
-		return fmt.Errorf("jsonl: sync directory %s: %w", dir, err)
-	}
-	if err := f.Truncate(scan.Good); err != nil {
-		return fmt.Errorf("jsonl: truncate %s to offset %d: %w", path, scan.Good, err)
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("jsonl: sync %s: %w", path, err)
-	}
-	dropped := size - scan.Good
-	log.Warn("jsonl: cut a torn tail off the last segment",
-		"file", path, "offset", scan.Good, "dropped_bytes", dropped,
-		"last_index", scan.Last, "reason", scan.Damage.Reason, "copy", copyPath)
-	obs.TailRepaired(path, dropped)
-	return nil
-}
-
-// copyFile writes all of src to a new file dst and fsyncs it.
-func copyFile(fs vfs.FS, src vfs.File, dst string) error {
-	out, err := fs.OpenFile(dst, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
-		return fmt.Errorf("jsonl: create %s: %w", dst, err)
-	}
-	if _, err := src.Seek(0, io.SeekStart); err != nil {
-		out.Close()
-		return fmt.Errorf("jsonl: seek %s: %w", src.Name(), err)
-	}
-	if _, err := io.Copy(out, src); err != nil {
-		out.Close()
-		return fmt.Errorf("jsonl: copy %s to %s: %w", src.Name(), dst, err)
-	}
-	if err := out.Sync(); err != nil {
-		out.Close()
-		return fmt.Errorf("jsonl: sync %s: %w", dst, err)
-	}
-	if err := out.Close(); err != nil {
-		return fmt.Errorf("jsonl: close %s: %w", dst, err)
-	}
-	return nil
 }

@@ -66,12 +66,12 @@ func TestTornTailAtEveryOffsetOfTheLastRecord(t *testing.T) {
 
 			if cut == start {
 				require.Empty(t, obs.files, "a cut at a record boundary is not torn")
-				require.NoFileExists(t, seg+BrokenExt)
+				require.NoFileExists(t, seg+backend.BrokenSuffix)
 			} else {
 				dropped := int64(cut - start)
 				require.Equal(t, []string{seg}, obs.files)
 				require.Equal(t, []int64{dropped}, obs.bytes)
-				broken, err := os.ReadFile(seg + BrokenExt)
+				broken, err := os.ReadFile(seg + backend.BrokenSuffix)
 				require.NoError(t, err)
 				require.Equal(t, full[:cut], broken, "the copy holds the segment as found")
 				require.Len(t, logs.records, 1)
@@ -126,7 +126,7 @@ func TestZeroAndGarbageTails(t *testing.T) {
 			w := open(t, cfg)
 			requireLog(t, w, 1, tc.last)
 			require.Len(t, obs.files, 1)
-			require.FileExists(t, path+BrokenExt)
+			require.FileExists(t, path+backend.BrokenSuffix)
 			appendRange(t, w, tc.last+1, tc.last+1)
 			require.NoError(t, w.Close())
 			w = open(t, config(dir))
@@ -149,9 +149,9 @@ func TestRepeatedRepairsKeepEveryCopy(t *testing.T) {
 		requireLog(t, w, 1, 3)
 		require.NoError(t, w.Close())
 	}
-	require.FileExists(t, seg+BrokenExt)
-	require.FileExists(t, seg+BrokenExt+".2")
-	require.FileExists(t, seg+BrokenExt+".3")
+	require.FileExists(t, seg+backend.BrokenSuffix)
+	require.FileExists(t, seg+backend.BrokenSuffix+".2")
+	require.FileExists(t, seg+backend.BrokenSuffix+".3")
 }
 
 // requireRefused opens dir, requires corruption in file at offset, and
@@ -334,7 +334,7 @@ func TestForeignFilesAreRefusedByName(t *testing.T) {
 	t.Run("own files are accepted", func(t *testing.T) {
 		dir := writeLog(t, 3, "64MiB")
 		seg := filepath.Base(segmentPaths(t, dir)[0])
-		for _, name := range []string{seg + BrokenExt, seg + BrokenExt + ".2", MarkerFileName + ".tmp"} {
+		for _, name := range []string{seg + backend.BrokenSuffix, seg + backend.BrokenSuffix + ".2", MarkerFileName + ".tmp"} {
 			require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte("x"), 0o644))
 		}
 		w := open(t, config(dir))
