@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -55,12 +54,9 @@ func OpenDriver(ctx context.Context, d Driver, cfg Config) (WAL, error) {
 	if err := vfs.MkdirAllSynced(fs, cfg.Dir); err != nil {
 		return nil, fmt.Errorf("backend %s: create %s: %w", cfg.Backend, cfg.Dir, err)
 	}
-	lock, err := fs.Lock(filepath.Join(cfg.Dir, LockFileName))
+	lock, err := LockDir(cfg, true)
 	if err != nil {
-		if errors.Is(err, vfs.ErrWouldBlock) {
-			return nil, fmt.Errorf("%w: %s", ErrLocked, cfg.Dir)
-		}
-		return nil, fmt.Errorf("backend %s: lock %s: %w", cfg.Backend, cfg.Dir, err)
+		return nil, err
 	}
 	inner, err := d.Open(ctx, driverCfg)
 	if err != nil {
