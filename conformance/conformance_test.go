@@ -25,13 +25,15 @@ func TestMemory(t *testing.T) {
 }
 
 // TestOnefile runs the suite against the tiny file backend of onefile_test.go,
-// so the cases that need persistence, kill -9 above all, run in this package.
+// so the cases that need persistence (kill -9, power loss, faults, foreign
+// files) run in this package.
 func TestOnefile(t *testing.T) {
 	for _, mode := range []backend.SyncMode{backend.SyncAlways, backend.SyncNone} {
 		t.Run(mode.String(), func(t *testing.T) {
 			conformance.Run(t, conformance.Harness{
-				Open: openOnefile(mode, flaws{}),
-				Caps: conformance.Capabilities{AppendNotDurable: mode == backend.SyncNone},
+				Open:   openOnefile(mode, flaws{}),
+				OpenFS: openOnefileFS(mode, flaws{}),
+				Caps:   conformance.Capabilities{AppendNotDurable: mode == backend.SyncNone},
 			})
 		})
 	}

@@ -1,15 +1,12 @@
 package conformance
 
 import (
-	"bufio"
-	"bytes"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 )
 
 func init() {
@@ -33,9 +30,6 @@ const (
 	truncateEvery = 8
 	// maxChildBatches bounds a child that is never killed.
 	maxChildBatches = 1 << 16
-	// childTimeout is how long a round's child may run before the parent
-	// calls it hung: a watchdog, not a synchronisation.
-	childTimeout = 2 * time.Minute
 )
 
 func crashRounds(t *testing.T) int {
@@ -114,60 +108,15 @@ func killChild(t *testing.T, dir string, rng *rand.Rand, last uint64) uint64 {
 		acksWanted = 1 + rng.IntN(24)
 	}
 
-	cmd := childCommand(t, dir, strconv.FormatUint(rng.Uint64(), 10))
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatalf("child stdout: %v", err)
-	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start child: %v", err)
-	}
-	lines := make(chan string)
-	go func() {
-		defer close(lines)
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-	}()
-	killed, reaped := false, false
-	kill := func() {
-		if !killed {
-			killed = true
-			cmd.Process.Kill()
-		}
-	}
-	// On a failure below, kill the child and reap it and the reader.
-	defer func() {
-		if !reaped {
-			kill()
-			for range lines {
-			}
-			cmd.Wait()
-		}
-	}()
-
-	var other []string // lines not meant for the parent: the child's test output
+	c := startChild(t, childCommand(t, dir, strconv.FormatUint(rng.Uint64(), 10)))
+	defer c.stop()
 	acked, acks := uint64(0), 0
-	timeout := time.NewTimer(childTimeout)
-	defer timeout.Stop()
 	for {
-		var line string
-		var open bool
-		select {
-		case line, open = <-lines:
-		case <-timeout.C:
-			t.Fatalf("child on %s still running after %v with %d acknowledgements", dir, childTimeout, acks)
-		}
-		if !open {
+		msg, ok := c.next()
+		if !ok {
 			break
 		}
-		msg, isChildLine := strings.CutPrefix(line, childPrefix)
 		switch {
-		case !isChildLine:
-			other = append(other, line)
 		case strings.HasPrefix(msg, "ack "):
 			var lo, hi uint64
 			want := max(acked, last) + 1
@@ -177,17 +126,16 @@ func killChild(t *testing.T, dir string, rng *rand.Rand, last uint64) uint64 {
 			acked = hi
 			acks++
 			if acks == acksWanted {
-				kill()
+				c.kill()
 			}
 		case msg == waitFor:
-			kill()
+			c.kill()
 		}
 	}
-	err = cmd.Wait()
-	reaped = true
-	if !killed || cmd.ProcessState.ExitCode() != -1 {
-		t.Fatalf("child on %s ended by itself (%v) after %d acknowledgements; output:\n%s\n%s",
-			dir, err, acks, strings.Join(other, "\n"), stderr.String())
+	state := c.wait()
+	if !c.killed || state.ExitCode() != -1 {
+		t.Fatalf("child on %s ended by itself (%v) after %d acknowledgements; output:\n%s",
+			dir, state, acks, c.output())
 	}
 	return acked
 }

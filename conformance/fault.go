@@ -13,32 +13,36 @@ import (
 	"github.com/nautilus-go/nautilus/backend/vfs/faultfs"
 )
 
-// Injected faults are order 400 in Run.
-const orderFaults = 400
-
 func init() {
-	addCrashCases(orderFaults,
-		crashCase{
+	addCases(orderFaults,
+		testCase{
 			name: "fsync_error_fail_stop",
 			rule: "When an fsync fails, the Append waiting on it fails with the cause (errors.Is EIO), and every later Append, Sync and TruncateFront fails too, writing nothing, even though later fsyncs would succeed; after reopen, on what reached the disk or on what a power loss leaves, every acknowledged record is intact.",
+			skip: Capabilities.crashReason,
 			run:  testFsyncFailStop,
 		},
-		crashCase{
+		testCase{
 			name: "enospc_fault",
 			rule: "When the disk fills mid-write (a short write, then ENOSPC), the Append fails with errors.Is ENOSPC, nothing more is acknowledged, and once space is back the reopened WAL holds every acknowledged record, no partial one, and appends again.",
+			skip: Capabilities.crashReason,
 			run:  testENOSPCFault,
 		},
-		crashCase{
+		testCase{
 			name: "crash_during_recovery",
 			rule: "A crash at any step of the recovery of a torn tail (before or after its copy, truncation or fsync) leaves a directory whose next recovery gives the same log as an uninterrupted recovery.",
+			skip: Capabilities.crashReason,
 			run:  testCrashDuringRecovery,
 		},
 	)
 }
 
 // onBothRigs runs body over FUSE and, when h.OpenFS is set, on the crash FS
-// directly, as subtests.
-func onBothRigs(t *testing.T, h CrashHarness, body func(t *testing.T, r *rig)) {
+// directly, as subtests; t skips when neither can run.
+func onBothRigs(t *testing.T, h Harness, body func(t *testing.T, r *rig)) {
+	fuse, mem := fuseReason(h), memReason(h)
+	if fuse != "" && mem != "" {
+		t.Skipf("neither over FUSE (%s) nor on the in-memory crash FS (%s)", fuse, mem)
+	}
 	t.Run("fuse", func(t *testing.T) { body(t, fuseRig(t, h)) })
 	t.Run("memfs", func(t *testing.T) { body(t, memRig(t, h)) })
 }
@@ -66,7 +70,7 @@ var dataOps = map[faultfs.Op]bool{
 	faultfs.OpRename: true, faultfs.OpRemove: true, faultfs.OpMkdir: true,
 }
 
-func testFsyncFailStop(t *testing.T, h CrashHarness) {
+func testFsyncFailStop(t *testing.T, h Harness) {
 	onBothRigs(t, h, func(t *testing.T, r *rig) {
 		mem := crashfs.New()
 		faults := faultfs.New(mem)
@@ -126,7 +130,7 @@ func testFsyncFailStop(t *testing.T, h CrashHarness) {
 	})
 }
 
-func testENOSPCFault(t *testing.T, h CrashHarness) {
+func testENOSPCFault(t *testing.T, h Harness) {
 	onBothRigs(t, h, func(t *testing.T, r *rig) {
 		mem := crashfs.New()
 		faults := faultfs.New(mem)
@@ -181,7 +185,7 @@ func readLog(t *testing.T, w backend.WAL, when string) walLog {
 	return l
 }
 
-func testCrashDuringRecovery(t *testing.T, h CrashHarness) {
+func testCrashDuringRecovery(t *testing.T, h Harness) {
 	onBothRigs(t, h, func(t *testing.T, r *rig) {
 		// A torn tail: the third Append's write lands half and is never fsync'd;
 		// every block written survives the power loss.

@@ -9,11 +9,11 @@ import (
 )
 
 func init() {
-	addCrashCases(orderFaults, crashCase{
-		name:  "enospc_tmpfs",
-		rule:  "On a real file system that fills up (a small tmpfs), the Append that hits the end fails with errors.Is ENOSPC, nothing more is acknowledged, and after a filler file is deleted the reopened WAL holds every acknowledged record, no partial one, and appends again.",
-		run:   testENOSPCTmpfs,
-		inRun: true,
+	addCases(orderFaults, testCase{
+		name: "enospc_tmpfs",
+		rule: "On a real file system that fills up (a small tmpfs), the Append that hits the end fails with errors.Is ENOSPC, nothing more is acknowledged, and after a filler file is deleted the reopened WAL holds every acknowledged record, no partial one, and appends again.",
+		skip: Capabilities.crashReason,
+		run:  testENOSPCTmpfs,
 	})
 }
 
@@ -71,12 +71,9 @@ func fillDisk(t *testing.T, name string, slack int64) {
 	}
 }
 
-func testENOSPCTmpfs(t *testing.T, h CrashHarness) {
+func testENOSPCTmpfs(t *testing.T, h Harness) {
 	root := mountTmpfs(t)
-	open := h.Open
-	if h.OpenSmall != nil {
-		open = h.OpenSmall
-	}
+	open := h.openSmall()
 	dir := filepath.Join(root, "wal")
 	ctx := t.Context()
 	w, err := open(ctx, dir)

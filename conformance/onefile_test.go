@@ -39,6 +39,10 @@ type flaws struct {
 	resetWhenEmpty   bool // an empty log reopens at (1, 0), reusing indexes
 	keepCallerSlices bool // keeps Append's slices instead of copying them
 	buffered         bool // acknowledges Appends before writing them
+
+	ignoresForeignFiles bool // opens a directory of someone else's files as an empty log
+	createsBeforeCheck  bool // creates its file before refusing foreign ones
+	truncateInPlace     bool // TruncateFront rewrites the file in place, not atomically
 }
 
 const (
@@ -48,18 +52,40 @@ const (
 
 // openOnefile returns a harness Open function for a onefile log with fl.
 func openOnefile(mode backend.SyncMode, fl flaws) func(ctx context.Context, dir string) (backend.WAL, error) {
+	open := openOnefileFS(mode, fl)
+	return func(ctx context.Context, dir string) (backend.WAL, error) {
+		return open(ctx, vfs.Default, dir)
+	}
+}
+
+// openOnefileFS returns a harness OpenFS function for a onefile log with fl.
+func openOnefileFS(mode backend.SyncMode, fl flaws) func(ctx context.Context, fsys vfs.FS, dir string) (backend.WAL, error) {
 	d := backend.DriverFunc(func(ctx context.Context, cfg backend.Config) (backend.WAL, error) {
 		if err := backend.NewParams(cfg).Err(); err != nil {
 			return nil, err
 		}
-		w := &onefile{fs: cfg.FileSystem(), path: filepath.Join(cfg.Dir, onefileName), sync: cfg.Sync, flaws: fl}
+		fs := cfg.FileSystem()
+		w := &onefile{fs: fs, path: filepath.Join(cfg.Dir, onefileName), sync: cfg.Sync, flaws: fl}
+		if fl.createsBeforeCheck {
+			early := &onefile{fs: fs, path: w.path, sync: cfg.Sync}
+			if err := early.load(); err != nil {
+				return nil, err
+			}
+			early.f.Close()
+		}
+		if !fl.ignoresForeignFiles {
+			owned := func(name string) bool { return name == onefileName || name == onefileName+".tmp" }
+			if err := backend.CheckDir(fs, cfg.Dir, owned); err != nil {
+				return nil, err
+			}
+		}
 		if err := w.load(); err != nil {
 			return nil, err
 		}
 		return w, nil
 	})
-	return func(ctx context.Context, dir string) (backend.WAL, error) {
-		return backend.OpenDriver(ctx, d, backend.Config{Backend: "onefile", Dir: dir, Sync: mode})
+	return func(ctx context.Context, fsys vfs.FS, dir string) (backend.WAL, error) {
+		return backend.OpenDriver(ctx, d, backend.Config{Backend: "onefile", Dir: dir, Sync: mode, FS: fsys})
 	}
 }
 
@@ -201,7 +227,11 @@ func (w *onefile) TruncateFront(_ context.Context, before uint64) error {
 	for i, d := range kept {
 		buf = backend.AppendEnvelope(buf, before+uint64(i), d)
 	}
-	if err := vfs.WriteFileAtomic(w.fs, w.path, buf); err != nil {
+	rewrite := vfs.WriteFileAtomic
+	if w.flaws.truncateInPlace {
+		rewrite = writeInPlace
+	}
+	if err := rewrite(w.fs, w.path, buf); err != nil {
 		return fmt.Errorf("onefile: rewrite %s: %w", w.path, err)
 	}
 	f, err := w.fs.OpenFile(w.path, os.O_RDWR, 0)
@@ -216,6 +246,24 @@ func (w *onefile) TruncateFront(_ context.Context, before uint64) error {
 	w.f, w.first, w.records, w.pending = f, before, append([][]byte(nil), kept...), nil
 	w.mu.Unlock()
 	return nil
+}
+
+// writeInPlace truncates name and writes data into it: a crash between the
+// two leaves an empty file (flaws.truncateInPlace).
+func writeInPlace(fs vfs.FS, name string, data []byte) error {
+	f, err := vfs.Create(fs, name)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 func (w *onefile) Sync(context.Context) error { return w.flush() }

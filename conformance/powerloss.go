@@ -14,84 +14,6 @@ import (
 	"github.com/nautilus-go/nautilus/internal/lossyfs"
 )
 
-// CrashHarness extends Harness for RunCrash, with the two ways of opening a
-// WAL that the power-loss and fault cases need beyond Harness.Open.
-type CrashHarness struct {
-	Harness
-	// OpenSmall opens the WAL in dir configured to start a new file every
-	// kilobyte or so, so that the cases' workload of 20 records spans three
-	// files or more and power is cut during rotation. nil: Open.
-	OpenSmall func(ctx context.Context, dir string) (backend.WAL, error)
-	// OpenFS opens the WAL in dir doing all its file I/O through fsys, as
-	// backends built on package vfs (jsonl) do with Config.FS. It should use
-	// small files, like OpenSmall. nil: the in-memory crash cases skip.
-	OpenFS func(ctx context.Context, fsys vfs.FS, dir string) (backend.WAL, error)
-	// MapsFiles says the library reads its files through mmap, which cannot
-	// be served by a FUSE server in the same process: the FUSE cases skip.
-	MapsFiles bool
-	// Skip maps a case name to why the backend's library cannot pass it; the
-	// case skips with that reason. For limitations of a library only.
-	Skip map[string]string
-}
-
-// RunCrash runs the power-loss and fault cases of the suite with h's small
-// files: over a FUSE mount served by this process (internal/lossyfs) for any
-// backend, and, when h.OpenFS is set, on the in-memory crash file system at
-// every operation. Run includes only enospc_tmpfs of them.
-//
-// A backend whose library maps its files into memory (bbolt, SQLite) must not
-// run the FUSE cases: a page fault on the mapping waits for the FUSE server
-// while holding the address-space lock, and the server, in the same process,
-// may need that lock to grow its heap, so the process deadlocks. Set
-// h.MapsFiles and those cases skip.
-func RunCrash(t *testing.T, h CrashHarness) {
-	t.Helper()
-	if h.Open == nil {
-		t.Fatal("conformance: Harness.Open is nil")
-	}
-	for _, c := range crashCases {
-		t.Run(c.name, func(t *testing.T) {
-			if reason := h.Caps.crashReason(); reason != "" {
-				t.Skip(reason)
-			}
-			if reason, ok := h.Skip[c.name]; ok {
-				t.Skip("CrashHarness.Skip: " + reason)
-			}
-			t.Cleanup(func() {
-				if t.Failed() {
-					t.Logf("rule: %s", c.rule)
-				}
-			})
-			c.run(t, h)
-		})
-	}
-}
-
-// crashCase is a case of RunCrash; the ones that need only Harness.Open are
-// also in Run's table.
-type crashCase struct {
-	name, rule string
-	run        func(t *testing.T, h CrashHarness)
-	inRun      bool
-}
-
-var crashCases []crashCase
-
-// addCrashCases adds cases to RunCrash and, those marked inRun, to Run.
-func addCrashCases(order int, cases ...crashCase) {
-	for _, c := range cases {
-		crashCases = append(crashCases, c)
-		if c.inRun {
-			addCases(order, testCase{
-				name: c.name,
-				rule: c.rule,
-				skip: Capabilities.crashReason,
-				run:  func(t *testing.T, h Harness) { c.run(t, CrashHarness{Harness: h}) },
-			})
-		}
-	}
-}
-
 // rig opens WALs on a vfs.FS: directly for a backend built on package vfs, or
 // through a FUSE mount of it for one whose library does its own I/O.
 type rig struct {
@@ -102,25 +24,37 @@ type rig struct {
 	openFS func(ctx context.Context, fsys vfs.FS, dir string) (backend.WAL, error)
 }
 
-// fuseRig returns a rig mounting each FS over FUSE, or skips t saying why it cannot.
-func fuseRig(t *testing.T, h CrashHarness) *rig {
-	if h.MapsFiles {
-		t.Skip("CrashHarness.MapsFiles: a page fault on a memory-mapped file waits for the FUSE server while holding the address-space lock the server's runtime may need in this same process, which deadlocks")
+// fuseReason returns why h's WAL cannot run over FUSE here, or "".
+func fuseReason(h Harness) string {
+	if h.Caps.MapsFiles {
+		return "Caps.MapsFiles: a page fault on a memory-mapped file waits for the FUSE server while holding the address-space lock the server's runtime may need in this same process, which deadlocks"
 	}
 	if err := lossyfs.Available(); err != nil {
-		t.Skip("power loss of a library doing its own I/O is simulated over FUSE, which is unavailable here: " + err.Error())
+		return "power loss of a library doing its own I/O is simulated over FUSE, which is unavailable here: " + err.Error()
 	}
-	open := h.Open
-	if h.OpenSmall != nil {
-		open = h.OpenSmall
+	return ""
+}
+
+// memReason returns why h's WAL cannot run on an in-memory FS, or "".
+func memReason(h Harness) string {
+	if h.OpenFS == nil {
+		return "Harness.OpenFS is nil: the backend does not do its I/O through package vfs, so the suite cannot put a file system of its own under it"
 	}
-	return &rig{t: t, fuse: true, mnt: t.TempDir(), openFn: open}
+	return ""
+}
+
+// fuseRig returns a rig mounting each FS over FUSE, or skips t saying why it cannot.
+func fuseRig(t *testing.T, h Harness) *rig {
+	if reason := fuseReason(h); reason != "" {
+		t.Skip(reason)
+	}
+	return &rig{t: t, fuse: true, mnt: t.TempDir(), openFn: h.openSmall()}
 }
 
 // memRig returns a rig opening WALs straight on the FS, or skips t.
-func memRig(t *testing.T, h CrashHarness) *rig {
-	if h.OpenFS == nil {
-		t.Skip("CrashHarness.OpenFS is nil: the backend does not do its I/O through package vfs, so the in-memory crash file system cannot sit under it")
+func memRig(t *testing.T, h Harness) *rig {
+	if reason := memReason(h); reason != "" {
+		t.Skip(reason)
 	}
 	return &rig{t: t, openFS: h.OpenFS}
 }
@@ -188,39 +122,71 @@ func newProgress() progress { return progress{first: 1, maxFirst: 1} }
 // workloadRecords is how many records runWorkload appends.
 const workloadRecords = 20
 
-// runWorkload appends records 1..20 in singles and batches, with a Sync and
-// a TruncateFront in the middle, and closes the WAL; it stops at the first
-// error and returns it. Records are payload(index).
-func runWorkload(ctx context.Context, w backend.WAL, p *progress) error {
-	steps := []struct {
-		n        uint64 // records to append
-		sync     bool
-		truncate uint64 // TruncateFront argument
-	}{
-		{n: 1}, {n: 3}, {n: 1}, {sync: true}, {n: 4}, {truncate: 4}, {n: 1}, {n: 2},
-		{n: 1}, {truncate: 7}, {n: 5}, {n: 1}, {sync: true}, {n: 1},
+// workStep is one step of the crash cases' workload: an Append of n records,
+// a Sync, or a TruncateFront(truncate).
+type workStep struct {
+	n        uint64
+	sync     bool
+	truncate uint64
+}
+
+// workload appends records 1..20 in singles and batches, with a Sync and a
+// TruncateFront in the middle.
+var workload = []workStep{
+	{n: 1}, {n: 3}, {n: 1}, {sync: true}, {n: 4}, {truncate: 4}, {n: 1}, {n: 2},
+	{n: 1}, {truncate: 7}, {n: 5}, {n: 1}, {sync: true}, {n: 1},
+}
+
+// begin notes that step s has started: a TruncateFront may take effect
+// before it is acknowledged.
+func (p *progress) begin(s workStep) {
+	if s.truncate > 0 {
+		p.maxFirst = s.truncate
 	}
-	for _, s := range steps {
-		switch {
-		case s.n > 0:
-			last, err := w.Append(ctx, payloads(p.acked+1, p.acked+s.n)...)
-			if err != nil {
-				return fmt.Errorf("Append %d..%d: %w", p.acked+1, p.acked+s.n, err)
-			}
-			if last != p.acked+s.n {
-				return fmt.Errorf("Append %d..%d returned last %d", p.acked+1, p.acked+s.n, last)
-			}
-			p.acked = last
-		case s.sync:
-			if err := w.Sync(ctx); err != nil {
-				return fmt.Errorf("Sync: %w", err)
-			}
-		default:
-			p.maxFirst = s.truncate
-			if err := w.TruncateFront(ctx, s.truncate); err != nil {
-				return fmt.Errorf("TruncateFront(%d): %w", s.truncate, err)
-			}
-			p.first = s.truncate
+}
+
+// done notes that step s was acknowledged.
+func (p *progress) done(s workStep) {
+	switch {
+	case s.n > 0:
+		p.acked += s.n
+	case s.truncate > 0:
+		p.first = s.truncate
+	}
+}
+
+// runStep runs step s on w, whose records so far are p's, and updates p.
+// Records are payload(index).
+func runStep(ctx context.Context, w backend.WAL, p *progress, s workStep) error {
+	p.begin(s)
+	switch {
+	case s.n > 0:
+		last, err := w.Append(ctx, payloads(p.acked+1, p.acked+s.n)...)
+		if err != nil {
+			return fmt.Errorf("Append %d..%d: %w", p.acked+1, p.acked+s.n, err)
+		}
+		if last != p.acked+s.n {
+			return fmt.Errorf("Append %d..%d returned last %d", p.acked+1, p.acked+s.n, last)
+		}
+	case s.sync:
+		if err := w.Sync(ctx); err != nil {
+			return fmt.Errorf("Sync: %w", err)
+		}
+	default:
+		if err := w.TruncateFront(ctx, s.truncate); err != nil {
+			return fmt.Errorf("TruncateFront(%d): %w", s.truncate, err)
+		}
+	}
+	p.done(s)
+	return nil
+}
+
+// runWorkload runs the workload's steps on w and closes it; it stops at the
+// first error and returns it.
+func runWorkload(ctx context.Context, w backend.WAL, p *progress) error {
+	for _, s := range workload {
+		if err := runStep(ctx, w, p, s); err != nil {
+			return err
 		}
 	}
 	return w.Close()

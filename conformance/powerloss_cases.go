@@ -11,19 +11,18 @@ import (
 	"github.com/nautilus-go/nautilus/backend/vfs/faultfs"
 )
 
-// Power loss is order 300 in Run.
-const orderPowerLoss = 300
-
 func init() {
-	addCrashCases(orderPowerLoss,
-		crashCase{
+	addCases(orderPowerLoss,
+		testCase{
 			name: "power_loss_every_sync",
 			rule: "After a power loss right after any fsync of a workload (appends in batches across files, Sync, TruncateFront, Close), Open succeeds unaided and the log holds every acknowledged record, byte-identical, possibly later records of the workload, nothing else; files and directory entries not fsync'd are gone.",
+			skip: Capabilities.crashReason,
 			run:  testPowerLossEverySync,
 		},
-		crashCase{
+		testCase{
 			name: "power_loss_every_operation",
 			rule: "After a power loss before any file-system operation of the workload (so also between a write and its fsync, between creating a file and fsyncing its directory, and mid-truncation), with or without some unsynced 4 KiB blocks surviving, Open succeeds unaided and the log holds every acknowledged record and nothing but the workload's records.",
+			skip: Capabilities.crashReason,
 			run:  testPowerLossEveryOperation,
 		},
 	)
@@ -31,7 +30,7 @@ func init() {
 
 // testPowerLossEverySync runs the workload over FUSE once per fsync the
 // library issues, cutting the power right after fsync k completes.
-func testPowerLossEverySync(t *testing.T, h CrashHarness) {
+func testPowerLossEverySync(t *testing.T, h Harness) {
 	r := fuseRig(t, h)
 	n := cutEverywhere(t, r, func(e faultfs.Event) bool { return e.After && e.IsSync() }, nil)
 	t.Logf("cut the power after each of %d fsyncs", n)
@@ -39,7 +38,7 @@ func testPowerLossEverySync(t *testing.T, h CrashHarness) {
 
 // testPowerLossEveryOperation runs the workload on the in-memory crash FS once
 // per file-system operation, cutting the power just before it.
-func testPowerLossEveryOperation(t *testing.T, h CrashHarness) {
+func testPowerLossEveryOperation(t *testing.T, h Harness) {
 	r := memRig(t, h)
 	before := func(e faultfs.Event) bool { return !e.After }
 	t.Run("strict", func(t *testing.T) {

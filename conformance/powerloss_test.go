@@ -15,24 +15,39 @@ import (
 // envCrashMutant names the broken backend a re-executed crash self-test runs.
 const envCrashMutant = "NAUTILUS_CONFORMANCE_CRASH_MUTANT"
 
-// TestCrashCasesCatchBrokenBackends runs RunCrash on backends that break a
-// crash rule, each in a child process, and requires the named case to fail.
+// TestCrashCasesCatchBrokenBackends runs Run on backends that break a crash
+// rule, each in a child process, and requires the named case to fail. These
+// need FUSE or a file system of the suite's own, so they live apart from
+// TestSuiteCatchesBrokenBackends.
 func TestCrashCasesCatchBrokenBackends(t *testing.T) {
 	mutants := []struct {
 		name, catches string
-		harness       conformance.CrashHarness
+		harness       conformance.Harness
+		needsFUSE     bool
 	}{
 		// SyncNone acknowledges before fsync, but the harness claims the full contract.
 		{"acknowledges_before_fsync", "power_loss_every_sync",
-			conformance.CrashHarness{Harness: conformance.Harness{Open: openOnefile(backend.SyncNone, flaws{})}}},
+			conformance.Harness{Open: openOnefile(backend.SyncNone, flaws{})}, true},
+		{"acknowledges_before_fsync_memfs", "power_loss_every_operation",
+			conformance.Harness{Open: openOnefile(backend.SyncNone, flaws{}), OpenFS: openOnefileFS(backend.SyncNone, flaws{})}, false},
+		// Killed between truncating the file and writing it again, it loses the log.
+		{"truncates_in_place", "kill_9_named_points", conformance.Harness{
+			Open:   openOnefile(backend.SyncAlways, flaws{truncateInPlace: true}),
+			OpenFS: openOnefileFS(backend.SyncAlways, flaws{truncateInPlace: true}),
+		}, false},
+		// Buffered in memory, an acknowledged record is lost by a kill at any write.
+		{"acknowledges_before_writing", "kill_9_named_points", conformance.Harness{
+			Open:   openOnefile(backend.SyncAlways, flaws{buffered: true}),
+			OpenFS: openOnefileFS(backend.SyncAlways, flaws{buffered: true}),
+		}, false},
 	}
 	for _, m := range mutants {
 		t.Run(m.name, func(t *testing.T) {
 			if os.Getenv(envCrashMutant) == m.name {
-				conformance.RunCrash(t, m.harness)
+				conformance.Run(t, m.harness)
 				return
 			}
-			if err := lossyfs.Available(); err != nil {
+			if err := lossyfs.Available(); m.needsFUSE && err != nil {
 				t.Skip("the power-loss cases run over FUSE, unavailable here: " + err.Error())
 			}
 			exe, err := os.Executable()

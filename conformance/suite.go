@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"slices"
 	"sort"
 	"testing"
 )
@@ -22,13 +23,15 @@ type testCase struct {
 }
 
 // Group orders: each file of the suite adds its cases from init under an
-// order of its own, so a new file contributes cases without editing the others
-// (power loss takes 300, injected faults 400, damaged files 500).
+// order of its own, so a new file contributes cases without editing the others.
 const (
 	orderContract    = 100 // contract.go: indexes, bounds, replay, truncation
 	orderLifecycle   = 110 // lifecycle.go: context, Close, the directory lock
 	orderConcurrency = 120 // concurrency.go
-	orderCrash       = 200 // crash.go: kill -9
+	orderCrash       = 200 // crash.go: kill -9; killpoint.go: at named operations
+	orderPowerLoss   = 300 // powerloss_cases.go
+	orderFaults      = 400 // fault.go, fault_tmpfs.go
+	orderForeign     = 500 // foreign.go: files the backend did not write
 )
 
 type group struct {
@@ -69,15 +72,23 @@ func allCases() []testCase {
 }
 
 // Run checks h against every case of the suite, each in its own subtest named
-// after the case, with its own directory from t.TempDir. Cases that need a
-// capability h lacks skip, saying which. Some cases re-execute the test binary
-// to run a child process; see the package documentation.
+// after the case, with its own directory from t.TempDir: the contract, kill -9
+// (at random points and at named file-system operations), power loss, injected
+// faults and foreign files in the directory. Cases that need a capability or
+// a way of opening h lacks skip, saying which. Some cases re-execute the test
+// binary to run a child process; see the package documentation.
 func Run(t *testing.T, h Harness) {
 	t.Helper()
 	if h.Open == nil {
 		t.Fatal("conformance: Harness.Open is nil")
 	}
-	for _, c := range allCases() {
+	cases := allCases()
+	for name := range h.Caps.Skip {
+		if !slices.ContainsFunc(cases, func(c testCase) bool { return c.name == name }) {
+			t.Fatalf("conformance: Caps.Skip names %q, which is no case of the suite", name)
+		}
+	}
+	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			if c.child != nil && isChild(t) {
 				c.child(t, h)
@@ -87,6 +98,9 @@ func Run(t *testing.T, h Harness) {
 				if reason := c.skip(h.Caps); reason != "" {
 					t.Skip(reason)
 				}
+			}
+			if reason, ok := h.Caps.Skip[c.name]; ok {
+				t.Skip("Caps.Skip: " + reason)
 			}
 			t.Cleanup(func() {
 				if t.Failed() {

@@ -1,7 +1,6 @@
 package tidwall_test
 
 import (
-	"context"
 	"errors"
 	"io"
 	"os"
@@ -15,21 +14,7 @@ import (
 	"github.com/nautilus-go/nautilus/backend"
 	"github.com/nautilus-go/nautilus/backend/tidwall"
 	"github.com/nautilus-go/nautilus/backend/vfs"
-	"github.com/nautilus-go/nautilus/conformance"
 )
-
-func TestConformance(t *testing.T) {
-	for _, mode := range []backend.SyncMode{backend.SyncAlways, backend.SyncNone} {
-		t.Run(mode.String(), func(t *testing.T) {
-			conformance.Run(t, conformance.Harness{
-				Open: func(ctx context.Context, dir string) (backend.WAL, error) {
-					return backend.Open(ctx, backend.Config{Backend: "tidwall", Dir: dir, Sync: mode})
-				},
-				Caps: conformance.Capabilities{AppendNotDurable: mode == backend.SyncNone},
-			})
-		})
-	}
-}
 
 func TestRegistered(t *testing.T) {
 	require.Contains(t, backend.Drivers(), "tidwall")
@@ -258,28 +243,6 @@ func TestFSMustShowOperatingSystemFiles(t *testing.T) {
 	require.Contains(t, err.Error(), "Config.FS")
 	_, err = os.Stat(dir)
 	require.ErrorIs(t, err, os.ErrNotExist, "nothing written where the library would look")
-}
-
-// Foreign files in Config.Dir and in the segments directory are ignored.
-func TestForeignFilesIgnored(t *testing.T) {
-	dir := t.TempDir()
-	w := mustOpen(t, dir, small("200"))
-	last := appendRecords(t, w, 30, 3)
-	require.NoError(t, w.Close())
-	for _, name := range []string{
-		"00000000000000000001", // a segment's name, but outside the segments directory
-		"notes.txt",
-		filepath.Join(tidwall.SegmentsDir, "README"),
-		filepath.Join(tidwall.SegmentsDir, "00000000000000000001.broken"),
-		filepath.Join(tidwall.SegmentsDir, "00000000000000000003.START.TEMP"),
-		filepath.Join(tidwall.SegmentsDir, "0000000000000000000x"),
-	} {
-		require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte("garbage\x00\x01"), 0o644))
-	}
-	require.NoError(t, os.Mkdir(filepath.Join(segDir(dir), "00000000000000000999"), 0o755))
-	w = mustOpen(t, dir, small("200"))
-	defer w.Close()
-	requireRecords(t, w, 1, last)
 }
 
 // The raw driver maps the library's errors to the backend sentinels and keeps
