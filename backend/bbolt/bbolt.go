@@ -63,6 +63,9 @@ func Open(ctx context.Context, cfg backend.Config) (backend.WAL, error) {
 		return nil, err
 	}
 	fs := cfg.FileSystem()
+	if err := backend.CheckDir(fs, cfg.Dir, ownsName); err != nil {
+		return nil, err
+	}
 	path := filepath.Join(cfg.Dir, FileName)
 	w := &wal{
 		store: kv.Store{Name: Name, File: path},

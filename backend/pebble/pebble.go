@@ -129,6 +129,9 @@ func open(ctx context.Context, cfg backend.Config, o *Options) (backend.WAL, err
 	if o != nil && o.FS != nil {
 		fs = o.FS
 	}
+	if err := backend.CheckDir(cfg.FileSystem(), cfg.Dir, ownsName); err != nil {
+		return nil, err
+	}
 	dir := filepath.Join(cfg.Dir, SubDir)
 	if err := mkdirSynced(fs, dir); err != nil {
 		return nil, fmt.Errorf("pebble: create %s: %w", dir, err)

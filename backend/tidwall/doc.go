@@ -10,11 +10,18 @@
 //
 // # Layout
 //
-// The library owns Config.Dir/segments (SegmentsDir), so foreign files and
-// the framework's lock in Config.Dir are never taken for segments. Segments
-// are named after their first index (20 digits) and hold the library's binary
-// entries, a uvarint length and that many bytes, each wrapping one record in
-// the shared envelope (backend.AppendEnvelope: CRC32C, index, length).
+// The library owns Config.Dir/segments (SegmentsDir), so the framework's
+// lock in Config.Dir is never taken for a segment. Any other entry in
+// Config.Dir, or a name in SegmentsDir that neither the library nor the
+// adapter writes (a non-numeric segment name, a subdirectory), fails Open with
+// an *fs.PathError naming it (errors.Is backend.ErrForeignFile), before
+// anything is created: the library would skip it, and a directory holding
+// another backend's log would open as an empty log.
+//
+// Segments are named after their first index (20 digits) and hold the
+// library's binary entries, a uvarint length and that many bytes, each
+// wrapping one record in the shared envelope (backend.AppendEnvelope: CRC32C,
+// index, length).
 //
 // The binary format is used, not the library's JSON one: the envelope is
 // binary, so JSON would store it base64-encoded (a third larger and no longer

@@ -4,7 +4,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	iofs "io/fs"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -25,11 +27,38 @@ type segment struct {
 	index uint64 // the index of its first record, from its name
 }
 
+// ownsSegmentName reports whether name, in the segments directory, is one
+// the library or this adapter writes: a segment (20 digits naming an index
+// from 1), the library's .START and .END files and the .TEMP files it writes
+// them through, and the copies backend.RepairTail keeps (.broken, .broken.N,
+// and their .tmp while being written).
+func ownsSegmentName(name string) bool {
+	if len(name) < segmentNameLen {
+		return false
+	}
+	index, err := strconv.ParseUint(name[:segmentNameLen], 10, 64)
+	if err != nil || index == 0 {
+		return false
+	}
+	switch rest := name[segmentNameLen:]; rest {
+	case "", ".START", ".END", ".START.TEMP", ".END.TEMP":
+		return true
+	default:
+		return brokenCopySuffix.MatchString(rest)
+	}
+}
+
+var brokenCopySuffix = regexp.MustCompile(`^` + regexp.QuoteMeta(backend.BrokenSuffix) + `(\.[0-9]+)?(\.tmp)?$`)
+
 // listSegments returns the segments the library's Open will keep, applying
 // its rules for names exactly: a 20-digit name is a segment, a ".START" one is
 // an interrupted TruncateFront that replaces every segment before it. Other
-// names (lock, .broken copies, temporary files) are not segments.
+// names (lock, .broken copies, temporary files) are not segments, and a name
+// neither the library nor this adapter writes is refused, naming it.
 func listSegments(fs vfs.FS, dir string) ([]segment, error) {
+	if err := backend.CheckDir(fs, dir, ownsSegmentName); err != nil {
+		return nil, err
+	}
 	names, err := fs.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("tidwall: list segments in %s: %w", dir, err)
@@ -55,7 +84,7 @@ func listSegments(fs vfs.FS, dir string) ([]segment, error) {
 			return nil, fmt.Errorf("tidwall: stat segment %s: %w", path, err)
 		}
 		if fi.IsDir() {
-			continue
+			return nil, &iofs.PathError{Op: "tidwall: unexpected directory", Path: path, Err: backend.ErrForeignFile}
 		}
 		if isEnd {
 			// The library would delete every segment after it; this adapter

@@ -55,6 +55,9 @@ func Open(ctx context.Context, cfg backend.Config) (backend.WAL, error) {
 	}
 
 	fs := cfg.FileSystem()
+	if err := backend.CheckDir(fs, cfg.Dir, func(name string) bool { return name == SegmentsDir }); err != nil {
+		return nil, err
+	}
 	dir := filepath.Join(cfg.Dir, SegmentsDir)
 	if err := vfs.MkdirAllSynced(fs, dir); err != nil {
 		return nil, fmt.Errorf("tidwall: create %s: %w", dir, err)
