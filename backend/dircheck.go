@@ -16,8 +16,10 @@ import (
 var ErrForeignFile = errors.New("not written by this backend (is the directory shared, or another backend's log?)")
 
 // CheckDir returns an *fs.PathError naming the first entry of dir, in name
-// order, that owned does not claim; LockFileName is always allowed, and a
-// missing dir holds nothing foreign. Drivers call it at the start of Open,
+// order, that owned does not claim; LockFileName is always allowed, and so
+// is a copy of an owned entry kept by RepairTail, KeepCopy or MoveAside
+// (RepairCopyOf), since only the framework writes those. A missing dir
+// holds nothing foreign. Drivers call it at the start of Open,
 // before they create anything: a directory holding another backend's log
 // would otherwise open as an empty log, and the broker would find nothing to
 // replay. owned sees base names; a subdirectory is an entry like a file.
@@ -31,6 +33,9 @@ func CheckDir(fsys vfs.FS, dir string, owned func(name string) bool) error {
 	}
 	for _, name := range names {
 		if name == LockFileName || owned(name) {
+			continue
+		}
+		if orig, ok := RepairCopyOf(name); ok && owned(orig) {
 			continue
 		}
 		return &iofs.PathError{Op: "backend: unexpected file", Path: filepath.Join(dir, name), Err: ErrForeignFile}

@@ -83,3 +83,21 @@ func requireContent(t *testing.T, path, want string) {
 	require.NoError(t, err)
 	require.Equal(t, want, string(got), path)
 }
+
+// The copies salvage and repair keep beside a driver's files do not make its
+// directory look shared: CheckDir accepts a copy of an entry the driver owns,
+// and only of one.
+func TestCheckDirAcceptsCopiesOfOwnedEntries(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"wal.db", "wal.db.broken", "wal.db.broken.2", "wal.db.broken.3.tmp"} {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name), nil, 0o644))
+	}
+	require.NoError(t, os.Mkdir(filepath.Join(dir, "store.broken"), 0o755))
+	owned := func(name string) bool { return name == "wal.db" || name == "store" }
+	require.NoError(t, backend.CheckDir(vfs.Default, dir, owned))
+
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "other.broken"), nil, 0o644))
+	err := backend.CheckDir(vfs.Default, dir, owned)
+	require.ErrorIs(t, err, backend.ErrForeignFile)
+	require.ErrorContains(t, err, "other.broken")
+}
