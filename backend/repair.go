@@ -46,14 +46,7 @@ func ResolveDamage(fs vfs.FS, d Damage, logger *slog.Logger, obs Observer) error
 	if d.Torn() {
 		return RepairTail(fs, d.Err.File, d.Err.Offset, logger, obs)
 	}
-	e := *d.Err
-	switch {
-	case !d.LastFile:
-		e.Reason += " (in a file older than the last, so not a torn tail)"
-	default:
-		e.Reason += " (followed by a valid record, so not a torn tail)"
-	}
-	return &e
+	return d.Corruption()
 }
 
 // RepairTail cuts the torn tail off the file at path: it keeps a copy of the
