@@ -15,11 +15,17 @@
 // the backing FS before it returns. flock is left to the kernel, which
 // handles it locally for a FUSE mount that does not claim lock support.
 //
-// The server runs in the calling process, so that process must not use
+// Mount runs the server in the calling process, so that process must not use
 // mmap on the mount: a page fault on the mapping waits for the server while
 // holding the address-space lock, which the server's Go runtime may need to
 // grow its heap, and the process deadlocks. Libraries that map their files
-// (bbolt) need the server in another process.
+// (bbolt, SQLite) need the server in another process: Start runs Serve there
+// (a re-executed test binary) and returns a Remote that mounts a fresh crash
+// FS with the power cut after its kth fsync, counts fsyncs, unmounts, and
+// reboots onto the crash image, over a line protocol on the server's stdin
+// and stdout with a deadline on every exchange. The in-process Mount stays
+// for tests that inject arbitrary faults with faultfs hooks, which cannot
+// cross a process boundary.
 //
 // Mounting needs /dev/fuse and root (mount(2) directly) or a fusermount
 // binary; Available says why not, for tests to skip with.

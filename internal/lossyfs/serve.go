@@ -1,0 +1,197 @@
+package lossyfs
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+
+	"github.com/nautilus-go/nautilus/backend/vfs/crashfs"
+	"github.com/nautilus-go/nautilus/backend/vfs/faultfs"
+)
+
+// The protocol between Remote and Serve: one command a line on the server's
+// stdin, one answer a line on its stdout. Answers start with linePrefix, so
+// that other output of the server process (a test binary's) is told apart.
+const (
+	linePrefix = "lossyfs: "
+	greeting   = "ready 1" // the first line, with the protocol's version
+)
+
+// Serve is the server process's side of a Remote: it reads commands from in,
+// mounts and serves crash file systems as they say, and answers each on out,
+// until in ends or says quit. It unmounts whatever it mounted before
+// returning.
+func Serve(in io.Reader, out io.Writer) error {
+	s := &session{out: out}
+	defer s.unmount()
+	if err := s.say(greeting); err != nil {
+		return err
+	}
+	lines := bufio.NewScanner(in)
+	for lines.Scan() {
+		verb, arg, _ := strings.Cut(lines.Text(), " ")
+		var answer string
+		var err error
+		switch verb {
+		case "mount":
+			answer, err = s.mount(arg)
+		case "syncs":
+			answer = "ok " + strconv.Itoa(s.power.synced())
+		case "unmount":
+			answer, err = s.unmountAnswer()
+		case "reboot":
+			answer, err = s.reboot()
+		case "quit":
+			return s.say("ok")
+		default:
+			err = fmt.Errorf("lossyfs: unknown command %q", verb)
+		}
+		if err != nil {
+			answer = "err " + strconv.Quote(err.Error())
+		}
+		if err := s.say(answer); err != nil {
+			return err
+		}
+	}
+	return lines.Err()
+}
+
+// session is what Serve has mounted: at most one mount at a time, and the
+// crash FS behind the last one, kept for reboot.
+type session struct {
+	out   io.Writer
+	dir   string
+	srv   *Server
+	mem   *crashfs.FS
+	power *power
+}
+
+func (s *session) say(line string) error {
+	if _, err := io.WriteString(s.out, linePrefix+line+"\n"); err != nil {
+		return fmt.Errorf("lossyfs: answer the client: %w", err)
+	}
+	return nil
+}
+
+// mount serves a fresh crash FS at the quoted directory in arg ("k dir"),
+// cutting the power after its kth fsync (0: never).
+func (s *session) mount(arg string) (string, error) {
+	k, quoted, _ := strings.Cut(arg, " ")
+	cutAfter, err := strconv.Atoi(k)
+	if err != nil || cutAfter < 0 {
+		return "", fmt.Errorf("lossyfs: mount: bad fsync count %q", k)
+	}
+	dir, err := strconv.Unquote(quoted)
+	if err != nil {
+		return "", fmt.Errorf("lossyfs: mount: bad directory %s: %w", quoted, err)
+	}
+	return s.mountOn(crashfs.New(), dir, cutAfter)
+}
+
+func (s *session) mountOn(mem *crashfs.FS, dir string, cutAfter int) (string, error) {
+	if s.srv != nil {
+		return "", fmt.Errorf("lossyfs: mount %s: %s is still mounted", dir, s.dir)
+	}
+	faults := faultfs.New(mem)
+	p := &power{mem: mem, faults: faults, cutAfter: cutAfter}
+	faults.Inject(p.hook)
+	srv, err := Mount(dir, faults)
+	if err != nil {
+		return "", err
+	}
+	s.dir, s.srv, s.mem, s.power = dir, srv, mem, p
+	return "ok " + strconv.FormatUint(uint64(srv.conn), 10), nil
+}
+
+func (s *session) unmount() error {
+	if s.srv == nil {
+		return nil
+	}
+	err := s.srv.Unmount()
+	s.srv = nil
+	return err
+}
+
+func (s *session) unmountAnswer() (string, error) {
+	err := s.unmount()
+	if errors.Is(err, ErrBusy) {
+		return "busy " + strconv.Quote(err.Error()), nil
+	}
+	if err != nil {
+		return "", err
+	}
+	return "ok", nil
+}
+
+// reboot mounts, at the same directory, what a power loss leaves of the last
+// mount: the image taken at its cut, or, if the power was never cut, its
+// image now. It answers with the connection and where the power was cut.
+func (s *session) reboot() (string, error) {
+	if s.srv != nil {
+		return "", fmt.Errorf("lossyfs: reboot: %s is still mounted", s.dir)
+	}
+	if s.mem == nil {
+		return "", errors.New("lossyfs: reboot: nothing was mounted")
+	}
+	image, at := s.power.cut()
+	if image == nil {
+		image = s.mem.CrashImage(nil)
+	}
+	answer, err := s.mountOn(image, s.dir, 0)
+	if err != nil {
+		return "", err
+	}
+	if at.Seq == 0 {
+		return answer + " none", nil
+	}
+	point := faultfs.Point{Op: at.Op, N: at.N, After: at.After}
+	return fmt.Sprintf("%s %s %d %s", answer, point, at.Seq, strconv.Quote(at.Path)), nil
+}
+
+// power counts the fsyncs of one mount and cuts the power after the
+// cutAfter-th: it takes the crash image, then fails every later operation
+// with EIO. Its hook runs on the FUSE server's goroutines.
+type power struct {
+	mem      *crashfs.FS
+	faults   *faultfs.FS
+	cutAfter int
+
+	mu    sync.Mutex
+	syncs int
+	image *crashfs.FS
+	at    faultfs.Event
+}
+
+func (p *power) hook(e faultfs.Event) error {
+	if !e.After || !e.IsSync() {
+		return nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.syncs++
+	if p.syncs == p.cutAfter && p.image == nil {
+		p.image, p.at = p.mem.CrashImage(nil), e
+		p.faults.Cut(syscall.EIO)
+	}
+	return nil
+}
+
+func (p *power) synced() int {
+	if p == nil {
+		return 0
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.syncs
+}
+
+func (p *power) cut() (*crashfs.FS, faultfs.Event) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.image, p.at
+}
