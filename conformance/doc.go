@@ -31,16 +31,32 @@
 // copies its arguments; TruncateFront's range and durability; done contexts;
 // Close; the directory lock against this process and another; concurrent
 // appenders and readers (run it with -race); group commit; kill -9 of a
-// process appending to the WAL; simulated power loss; and injected fsync and
-// ENOSPC faults and a crash during recovery. RunCrash runs the power-loss and
-// fault cases with more ways to open the WAL (small files, a file system of
-// the suite's choosing); Bench measures a backend with the same Harness.
+// process appending to the WAL, at random points and at named file-system
+// operations; simulated power loss after every fsync and before every
+// operation; injected fsync errors, ENOSPC and a crash during recovery; and
+// files the backend did not write (empty, random, another backend's log) in
+// the directory. Bench measures a backend with the same Harness.
+//
+// # Harness
+//
+// Only Harness.Open is required. The crash cases run a workload of 20
+// records that should span several files: OpenSmall opens the WAL with files
+// of a kilobyte or so (nil: Open). OpenFS opens it doing all its I/O through
+// a given vfs.FS, as backends built on package vfs (jsonl) can; with it the
+// suite cuts the power on an in-memory crash file system before every
+// operation, and kills a child at named operations. Without it those cases
+// skip; a backend whose library does its own I/O still gets power loss over
+// FUSE (internal/lossyfs, as root or with fusermount).
 //
 // # Capabilities
 //
 // Harness.Caps says what a backend does not promise; the zero value is the
-// full contract. NotPersistent (the memory backend) and AppendNotDurable
-// (SyncNone) skip the crash cases (kill -9, power loss, faults), saying why.
+// full contract. NotPersistent (the memory backend) skips the crash cases
+// and the foreign-file cases, and AppendNotDurable (SyncNone) the crash cases,
+// saying why. MapsFiles skips the FUSE cases for a library that maps its
+// files (bbolt, SQLite): a page fault on the mapping would wait for the FUSE
+// server in the same process and deadlock it. Skip names cases the backend's
+// library cannot pass, each with the reason; a name that is no case fails.
 //
 // # Child processes
 //
@@ -59,6 +75,16 @@
 // every acknowledged record present and byte-identical, indexes dense, every
 // record after the last acknowledgement valid, and Append to continue at
 // last+1. Rounds reuse one directory and truncate it now and then.
+//
+// The kill_9_named_points case (with OpenFS) first runs the crash workload in
+// the test process through faultfs to number its file-system operations, then
+// starts one child per chosen point with $NAUTILUS_FAULTFS_KILL set (such as
+// "after:write:6"): before a write, after a write and before its fsync, after
+// an fsync, around the creation of a file during an Append, and around each
+// remove, rename or write of a TruncateFront. faultfs sends SIGKILL at that
+// operation, so no timing is involved; the child runs on the real file
+// system, since kill -9 leaves the page cache, and the parent reopens and
+// checks as above.
 //
 // # Environment
 //
