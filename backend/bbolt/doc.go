@@ -10,7 +10,10 @@
 // envelope (CRC32C, index, length): bbolt checksums only its two meta pages,
 // so a flipped bit in a data page would otherwise be returned as data.
 // Package backend/internal/kv holds that layout, shared with the pebble
-// backend.
+// backend. Any other entry in Dir but the close record fails Open with an
+// error naming it (backend.CheckDir), and a wal.db bbolt did not write (empty,
+// random bytes) is a *backend.CorruptError naming it: it is never
+// initialised over.
 //
 // Each Append is one read-write transaction (db.Update); the shared group
 // commit puts concurrent Appends in one. Pages are packed full (FillPercent

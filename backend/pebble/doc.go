@@ -6,7 +6,9 @@
 //	w, err := backend.Open(ctx, backend.Config{Backend: "pebble", Dir: dir})
 //
 // Pebble's files live in Dir/pebble, apart from the WAL's lock file: Pebble
-// takes a LOCK file of its own there. Each record is stored under the key
+// takes a LOCK file of its own there. Any other entry in Dir but the close
+// record fails Open with an error naming it (backend.CheckDir), so a
+// directory holding another backend's log never opens as an empty log. Each record is stored under the key
 // 'r' + its big-endian index, wrapped in the shared envelope (CRC32C, index,
 // length), because Pebble's own checksums cover blocks, not the record and
 // the index it belongs at. Package backend/internal/kv holds that layout,
