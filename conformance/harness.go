@@ -49,10 +49,11 @@ type Capabilities struct {
 	// only after Sync or Close, so the crash cases skip.
 	AppendNotDurable bool
 	// MapsFiles: the library reads its files through mmap (bbolt, SQLite). The
-	// power-loss cases serve the WAL's directory over FUSE from the test
-	// process itself; a page fault on a mapped file waits for that server
-	// while holding the address-space lock, which the server's runtime may
-	// need to grow its heap, so the process deadlocks. The FUSE cases skip.
+	// fault cases inject faults over FUSE from a server in the test process
+	// itself; a page fault on a mapped file waits for that server while
+	// holding the address-space lock, which the server's runtime may need to
+	// grow its heap, so the process deadlocks. Their FUSE subtests skip.
+	// power_loss_every_sync serves FUSE from a child process and runs.
 	MapsFiles bool
 	// Skip maps a case name to why the backend's library cannot pass it; the
 	// case skips with that reason. For limitations of a library only, never

@@ -1,23 +1,29 @@
 package conformance
 
 import (
+	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
+	"github.com/nautilus-go/nautilus/backend"
 	"github.com/nautilus-go/nautilus/backend/vfs/crashfs"
 	"github.com/nautilus-go/nautilus/backend/vfs/faultfs"
+	"github.com/nautilus-go/nautilus/internal/lossyfs"
 )
 
 func init() {
 	addCases(orderPowerLoss,
 		testCase{
-			name: "power_loss_every_sync",
-			rule: "After a power loss right after any fsync of a workload (appends in batches across files, Sync, TruncateFront, Close), Open succeeds unaided and the log holds every acknowledged record, byte-identical, possibly later records of the workload, nothing else; files and directory entries not fsync'd are gone.",
-			skip: Capabilities.crashReason,
-			run:  testPowerLossEverySync,
+			name:  "power_loss_every_sync",
+			rule:  "After a power loss right after any fsync of a workload (appends in batches across files, Sync, TruncateFront, Close), Open succeeds unaided and the log holds every acknowledged record, byte-identical, possibly later records of the workload, nothing else; files and directory entries not fsync'd are gone.",
+			skip:  Capabilities.crashReason,
+			run:   testPowerLossEverySync,
+			child: serveLossyfs,
 		},
 		testCase{
 			name: "power_loss_every_operation",
@@ -29,11 +35,82 @@ func init() {
 }
 
 // testPowerLossEverySync runs the workload over FUSE once per fsync the
-// library issues, cutting the power right after fsync k completes.
+// library issues, cutting the power right after fsync k completes. The FUSE
+// server runs in a child process (serveLossyfs), so that a library mapping
+// its files (bbolt) cannot deadlock with it.
 func testPowerLossEverySync(t *testing.T, h Harness) {
-	r := fuseRig(t, h)
-	n := cutEverywhere(t, r, func(e faultfs.Event) bool { return e.After && e.IsSync() }, nil)
-	t.Logf("cut the power after each of %d fsyncs", n)
+	if err := lossyfs.Available(); err != nil {
+		t.Skip("power loss of a library doing its own I/O is simulated over FUSE, which is unavailable here: " + err.Error())
+	}
+	mnt := t.TempDir()
+	srv, err := lossyfs.Start(childCommand(t, mnt, ""), lossyfsTimeout)
+	if err != nil {
+		t.Fatalf("start the FUSE server: %v", err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	var w backend.WAL
+	t.Cleanup(func() { // before srv.Close: a failing round leaves its WAL open
+		if w != nil {
+			w.Close()
+		}
+	})
+	closeAndUnmount := func(when string) {
+		if w != nil {
+			w.Close()
+			w = nil
+		}
+		if err := srv.Unmount(); errors.Is(err, lossyfs.ErrBusy) {
+			t.Logf("%s: the WAL left files open: %v", when, err)
+		} else if err != nil {
+			t.Fatalf("%s: unmount: %v", when, err)
+		}
+	}
+	ctx, open := t.Context(), h.openSmall()
+	dir := filepath.Join(mnt, walDir)
+	for k := 1; k <= maxCutPoints; k++ {
+		if err := srv.Mount(mnt, k); err != nil {
+			t.Fatalf("mount: %v", err)
+		}
+		p := newProgress()
+		w, err = open(ctx, dir)
+		if err == nil {
+			err = runWorkload(ctx, w, &p)
+		}
+		closeAndUnmount(fmt.Sprintf("power cut %d, workload", k))
+		where, rerr := srv.Reboot()
+		if rerr != nil {
+			t.Fatalf("power cut %d: remount: %v", k, rerr)
+		}
+		when := fmt.Sprintf("power cut %d at %s %s #%d (%s)", k, phase(where), where.Op, where.N, where.Path)
+		if where.Seq == 0 {
+			if err != nil {
+				t.Fatalf("the workload failed with no fault injected: %v", err)
+			}
+			when = "power cut after the workload closed the WAL"
+		}
+		if w, err = open(ctx, dir); err != nil {
+			t.Fatalf("%s: Open after the power loss: %v", when, err)
+		}
+		checkRecovered(t, w, p, when)
+		closeAndUnmount(when + ", recovery")
+		if where.Seq == 0 {
+			t.Logf("cut the power after each of %d fsyncs", k-1)
+			return
+		}
+	}
+	t.Fatalf("the workload issued more than %d fsyncs", maxCutPoints)
+}
+
+// lossyfsTimeout bounds each exchange with the FUSE server's process: a
+// watchdog, not a synchronisation.
+const lossyfsTimeout = 30 * time.Second
+
+// serveLossyfs is the FUSE server of testPowerLossEverySync, in the child
+// process: it serves the commands the parent sends on stdin.
+func serveLossyfs(t *testing.T, _ Harness) {
+	if err := lossyfs.Serve(os.Stdin, os.Stdout); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // testPowerLossEveryOperation runs the workload on the in-memory crash FS once

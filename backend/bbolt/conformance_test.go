@@ -10,9 +10,10 @@ import (
 )
 
 // TestConformance runs the whole suite against bbolt in both sync modes.
-// bbolt reads its file through mmap, so the FUSE power-loss cases, served
-// from this process, skip (Caps.MapsFiles); the library does its own I/O, so
-// the cases that need Harness.OpenFS skip too.
+// bbolt reads its file through mmap, so the FUSE fault cases, served from
+// this process, skip (Caps.MapsFiles); power_loss_every_sync serves FUSE from
+// a child process and runs. The library does its own I/O, so the cases that
+// need Harness.OpenFS skip.
 func TestConformance(t *testing.T) {
 	for _, mode := range []backend.SyncMode{backend.SyncAlways, backend.SyncNone} {
 		t.Run(mode.String(), func(t *testing.T) {
