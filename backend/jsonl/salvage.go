@@ -152,4 +152,3 @@ func highestIndex(data []byte) uint64 {
 	}
 	return high
 }
-
