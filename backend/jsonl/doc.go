@@ -67,8 +67,9 @@
 // damage the same way; it never returns wrong bytes. A Replay overtaken by a
 // concurrent TruncateFront (the segment it was about to read is gone) returns
 // backend.ErrOutOfRange. An unexpected file in the directory, or a malformed
-// segment name such as x.jsonl, is an *fs.PathError naming it. I/O errors are wrapped with the file and offset, so errors.Is still finds
-// their cause (syscall.ENOSPC, say).
+// segment name such as x.jsonl, is an *fs.PathError naming it, wrapping
+// backend.ErrForeignFile. I/O errors are wrapped with the file and offset, so
+// errors.Is still finds their cause (syscall.ENOSPC, say).
 //
 // # Crash safety
 //

@@ -3,7 +3,6 @@ package jsonl
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	iofs "io/fs"
 	"path/filepath"
@@ -64,7 +63,8 @@ type dirListing struct {
 
 // listDir reads dir and rejects any file the driver did not write, so a
 // directory shared with something else, or a stray segment-like name, is an
-// error naming the file (an *fs.PathError) rather than silently ignored.
+// error naming the file (an *fs.PathError wrapping backend.ErrForeignFile)
+// rather than silently ignored.
 func listDir(fs vfs.FS, dir string) (dirListing, error) {
 	var l dirListing
 	names, err := fs.ReadDir(dir)
@@ -81,12 +81,12 @@ func listDir(fs vfs.FS, dir string) (dirListing, error) {
 			first, err := parseSegmentName(name)
 			if err != nil {
 				return l, &iofs.PathError{Op: "jsonl: unexpected file", Path: filepath.Join(dir, name),
-					Err: fmt.Errorf("not a segment name: %w", err)}
+					Err: fmt.Errorf("%w: not a segment name: %v", backend.ErrForeignFile, err)}
 			}
 			l.segments = append(l.segments, segment{first: first, path: filepath.Join(dir, name)})
 		default:
 			return l, &iofs.PathError{Op: "jsonl: unexpected file", Path: filepath.Join(dir, name),
-				Err: errors.New("not written by jsonl; is the WAL directory shared?")}
+				Err: backend.ErrForeignFile}
 		}
 	}
 	// ReadDir sorts by name, and fixed-width names sort by index.

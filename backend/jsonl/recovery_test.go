@@ -320,6 +320,7 @@ func TestForeignFilesAreRefusedByName(t *testing.T) {
 			var pe *fs.PathError
 			require.ErrorAs(t, err, &pe)
 			require.Equal(t, path, pe.Path)
+			require.ErrorIs(t, err, backend.ErrForeignFile)
 			require.Equal(t, before, dirBytes(t, dir))
 		})
 	}
