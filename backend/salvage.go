@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/nautilus-go/nautilus/backend/vfs"
 )
@@ -156,4 +157,90 @@ func MoveAside(fs vfs.FS, path string) (SalvagedFile, error) {
 		return SalvagedFile{}, fmt.Errorf("backend: move aside %s: sync directory: %w", path, err)
 	}
 	return SalvagedFile{Path: path, Copy: copyPath, Size: fi.Size(), Kept: -1}, nil
+}
+
+// FileLog describes a log kept as a sequence of files (segments) to
+// SalvageFiles, which salvages any such log the same way.
+type FileLog struct {
+	FS vfs.FS
+	// Check runs the checks Open runs, changing nothing, and returns the
+	// bounds Open would report, or the error it would refuse with. A torn
+	// tail is not an error: Open repairs it.
+	Check func() (first, last uint64, err error)
+	// Files returns the log's data files in index order.
+	Files func() ([]string, error)
+	// Highest returns the highest index held by a record that decodes in
+	// data, a stretch of a data file, or 0 when none does.
+	Highest func(data []byte) uint64
+}
+
+// SalvageFiles cuts l at the first damage Check reports: the file holding it
+// is cut at the bad record (CutFile), or moved aside whole (MoveAside) when
+// the damage is at its start, as with an index gap before it, and every
+// later file is moved aside. Moving the front file aside can leave a log
+// whose start is missing, so it checks again until Check accepts the log;
+// each pass removes a file or ends in a clean cut. Damage outside the data
+// files (a marker) is returned as an error with nothing changed.
+func SalvageFiles(l FileLog) (SalvageReport, error) {
+	var rep SalvageReport
+	var highest uint64
+	for {
+		first, last, err := l.Check()
+		var damage *CorruptError
+		if err == nil {
+			if rep.Damage != nil {
+				rep.First, rep.Last = first, last
+				rep.RemovedFrom = last + 1
+				rep.RemovedTo = max(highest, rep.Damage.Index, rep.RemovedFrom)
+			}
+			return rep, nil
+		}
+		if !errors.As(err, &damage) {
+			return rep, err
+		}
+		files, err := l.Files()
+		if err != nil {
+			return rep, err
+		}
+		at := slices.Index(files, damage.File)
+		if at < 0 {
+			return rep, fmt.Errorf("backend: cut at corruption: only damage to the data files can be cut out: %w", damage)
+		}
+		if rep.Damage == nil {
+			rep.Damage = damage
+		}
+		for i, path := range files[at:] {
+			cut := int64(-1) // move aside
+			if i == 0 && damage.Offset > 0 {
+				cut = damage.Offset
+			}
+			high, changed, err := l.cut(path, cut)
+			if err != nil {
+				return rep, err
+			}
+			highest = max(highest, high)
+			rep.Files = append(rep.Files, changed)
+			rep.RemovedBytes += changed.Size - max(changed.Kept, 0)
+		}
+	}
+}
+
+// cut cuts the file at path to offset cut, or moves it aside whole when cut
+// is -1, and returns the highest index in what it removed.
+func (l FileLog) cut(path string, cut int64) (uint64, SalvagedFile, error) {
+	data, err := vfs.ReadFile(l.FS, path)
+	if err != nil {
+		return 0, SalvagedFile{}, fmt.Errorf("backend: cut at corruption: read %s: %w", path, err)
+	}
+	var changed SalvagedFile
+	if cut < 0 {
+		changed, err = MoveAside(l.FS, path)
+	} else {
+		changed, err = CutFile(l.FS, path, cut)
+		data = data[cut:]
+	}
+	if err != nil {
+		return 0, changed, err
+	}
+	return l.Highest(data), changed, nil
 }

@@ -3,12 +3,10 @@ package jsonl
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"path/filepath"
 
 	"github.com/nautilus-go/nautilus/backend"
-	"github.com/nautilus-go/nautilus/backend/vfs"
 )
 
 func init() {
@@ -58,82 +56,27 @@ func (checker) Inspect(ctx context.Context, cfg backend.Config) (backend.Inspect
 	return in, nil
 }
 
-// Salvage cuts the log at the first damage Open refuses: the segment holding
-// it is cut at the bad record (or moved aside whole when the damage is its
-// first record or its name, as with a missing segment before it), and every
-// later segment is moved aside. Each pass removes a segment or ends with a
-// clean cut, and moving the front segment aside can leave a log whose start
-// is missing, so the scan runs until Open would accept the log. A damaged first-index marker is refused:
-// it alone says which records exist.
+// Salvage cuts the log at the first damage Open refuses, with
+// backend.SalvageFiles over Open's scan. A damaged first-index marker is
+// refused: it alone says which records exist.
 func (checker) Salvage(ctx context.Context, cfg backend.Config) (backend.SalvageReport, error) {
 	fs := cfg.FileSystem()
-	var rep backend.SalvageReport
-	var highest uint64
-	for {
-		rec, err := inspect(ctx, fs, cfg.Dir)
-		var damage *backend.CorruptError
-		if err == nil {
-			if rep.Damage != nil {
-				rep.First, rep.Last = rec.first, rec.last
-				rep.RemovedFrom = rec.last + 1
-				rep.RemovedTo = max(highest, rep.Damage.Index, rep.RemovedFrom)
+	return backend.SalvageFiles(backend.FileLog{
+		FS: fs,
+		Check: func() (uint64, uint64, error) {
+			rec, err := inspect(ctx, fs, cfg.Dir)
+			return rec.first, rec.last, err
+		},
+		Files: func() ([]string, error) {
+			listing, err := listDir(fs, cfg.Dir)
+			var paths []string
+			for _, seg := range listing.segments {
+				paths = append(paths, seg.path)
 			}
-			return rep, nil
-		}
-		if !errors.As(err, &damage) {
-			return rep, err
-		}
-		listing, err := listDir(fs, cfg.Dir)
-		if err != nil {
-			return rep, err
-		}
-		at := -1
-		for i, seg := range listing.segments {
-			if seg.path == damage.File {
-				at = i
-			}
-		}
-		if at < 0 {
-			return rep, fmt.Errorf("jsonl: cut at corruption in %s: only damage to segments can be cut out: %w", cfg.Dir, damage)
-		}
-		if rep.Damage == nil {
-			rep.Damage = damage
-		}
-		for i, seg := range listing.segments[at:] {
-			cut := int64(-1) // move aside
-			if i == 0 && damage.Offset > 0 {
-				cut = damage.Offset
-			}
-			high, changed, err := cutSegment(fs, seg.path, cut)
-			if err != nil {
-				return rep, err
-			}
-			highest = max(highest, high)
-			rep.Files = append(rep.Files, changed)
-			rep.RemovedBytes += changed.Size - max(changed.Kept, 0)
-		}
-	}
-}
-
-// cutSegment cuts the segment at path to offset cut, or moves it aside whole
-// when cut is -1, keeping a copy, and returns the highest index among the
-// records that decode in what it removed.
-func cutSegment(fs vfs.FS, path string, cut int64) (uint64, backend.SalvagedFile, error) {
-	data, err := vfs.ReadFile(fs, path)
-	if err != nil {
-		return 0, backend.SalvagedFile{}, fmt.Errorf("jsonl: read %s: %w", path, err)
-	}
-	var changed backend.SalvagedFile
-	if cut < 0 {
-		changed, err = backend.MoveAside(fs, path)
-	} else {
-		changed, err = backend.CutFile(fs, path, cut)
-		data = data[cut:]
-	}
-	if err != nil {
-		return 0, changed, fmt.Errorf("jsonl: %w", err)
-	}
-	return highestIndex(data), changed, nil
+			return paths, err
+		},
+		Highest: highestIndex,
+	})
 }
 
 // highestIndex returns the highest index held by a line of data that

@@ -171,7 +171,7 @@ func TestSalvageRefusesADamagedMarkerChangingNothing(t *testing.T) {
 	var ce *backend.CorruptError
 	require.ErrorAs(t, err, &ce)
 	require.Equal(t, marker, ce.File)
-	require.ErrorContains(t, err, "only damage to segments can be cut out")
+	require.ErrorContains(t, err, "only damage to the data files can be cut out")
 	require.Equal(t, before, damage.Files(t, dir))
 }
 
