@@ -21,11 +21,11 @@
 // grow its heap, and the process deadlocks. Libraries that map their files
 // (bbolt, SQLite) need the server in another process: Start runs Serve there
 // (a re-executed test binary) and returns a Remote that mounts a fresh crash
-// FS with the power cut after its kth fsync, counts fsyncs, unmounts, and
-// reboots onto the crash image, over a line protocol on the server's stdin
-// and stdout with a deadline on every exchange. The in-process Mount stays
-// for tests that inject arbitrary faults with faultfs hooks, which cannot
-// cross a process boundary.
+// FS with the power cut before or after its kth fsync, counts fsyncs,
+// unmounts, and reboots onto the crash image, over a line protocol on the
+// server's stdin and stdout with a deadline on every exchange. The
+// in-process Mount stays for tests that inject arbitrary faults with faultfs
+// hooks, which cannot cross a process boundary.
 //
 // Mounting needs /dev/fuse and root (mount(2) directly) or a fusermount
 // binary; Available says why not, for tests to skip with.

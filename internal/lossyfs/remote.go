@@ -83,13 +83,24 @@ func Start(cmd *exec.Cmd, timeout time.Duration) (*Remote, error) {
 	return r, nil
 }
 
-// Mount serves a fresh, empty crash file system at dir. If cutAfter > 0 the
-// power is cut right after its cutAfter-th fsync (file or directory)
-// completes: the server keeps the crash image of that moment, and every later
+// Cut is when a mount loses power: at its Sync-th fsync (file or directory,
+// counted from 1; 0: never), just before it runs, so that it fails, or, if
+// After, just after it succeeds.
+type Cut struct {
+	Sync  int
+	After bool
+}
+
+// Mount serves a fresh, empty crash file system at dir whose power is cut as
+// cut says: the server keeps the crash image of that moment, and every later
 // operation on the mount fails with EIO.
-func (r *Remote) Mount(dir string, cutAfter int) error {
+func (r *Remote) Mount(dir string, cut Cut) error {
 	dir = filepath.Clean(dir)
-	answer, err := r.exchange(fmt.Sprintf("mount %d %s", cutAfter, strconv.Quote(dir)))
+	when := "before"
+	if cut.After {
+		when = "after"
+	}
+	answer, err := r.exchange(fmt.Sprintf("mount %d %s %s", cut.Sync, when, strconv.Quote(dir)))
 	if err != nil {
 		return err
 	}
@@ -137,7 +148,7 @@ func (r *Remote) Unmount() error {
 // Reboot mounts, at the last mount point, what a power loss leaves of the
 // last mount: the crash image taken at its cut, or its crash image now if
 // the power was never cut. The mount must have been unmounted. It returns the
-// fsync after which the power was cut; its Seq is 0 if it never was.
+// fsync at which the power was cut; its Seq is 0 if it never was.
 func (r *Remote) Reboot() (faultfs.Event, error) {
 	answer, err := r.exchange("reboot")
 	if err != nil {

@@ -98,7 +98,7 @@ func isMountPoint(t *testing.T, dir string) bool {
 func TestRemotePowerCutAndReboot(t *testing.T) {
 	r, _ := startRemote(t, "serve", 30*time.Second)
 	dir := t.TempDir()
-	require.NoError(t, r.Mount(dir, 2))
+	require.NoError(t, r.Mount(dir, lossyfs.Cut{Sync: 2, After: true}))
 
 	f, err := os.Create(filepath.Join(dir, "wal"))
 	require.NoError(t, err)
@@ -141,13 +141,45 @@ func TestRemotePowerCutAndReboot(t *testing.T) {
 	require.NoError(t, r.Close())
 }
 
+func TestRemotePowerCutBeforeFsync(t *testing.T) {
+	r, _ := startRemote(t, "serve", 30*time.Second)
+	dir := t.TempDir()
+	require.NoError(t, r.Mount(dir, lossyfs.Cut{Sync: 3}))
+	f, err := os.Create(filepath.Join(dir, "wal"))
+	require.NoError(t, err)
+	defer f.Close()
+	syncDir(t, dir) // fsync 1
+	_, err = f.Write([]byte("acknowledged"))
+	require.NoError(t, err)
+	require.NoError(t, f.Sync()) // fsync 2
+	_, err = f.Write([]byte(" written"))
+	require.NoError(t, err, "the power is still on")
+	err = f.Sync()
+	assert.True(t, errors.Is(err, syscall.EIO), "fsync 3, cut before it runs, fails: %v", err)
+	syncs, err := r.Syncs()
+	require.NoError(t, err)
+	assert.Equal(t, 2, syncs, "fsync 3 never completed")
+	f.Close()
+	require.NoError(t, r.Unmount())
+
+	at, err := r.Reboot()
+	require.NoError(t, err)
+	assert.Equal(t, faultfs.OpSync, at.Op)
+	assert.Equal(t, 2, at.N, "the second file fsync")
+	assert.False(t, at.After)
+	got, err := os.ReadFile(filepath.Join(dir, "wal"))
+	require.NoError(t, err)
+	assert.Equal(t, "acknowledged", string(got), "the write before the failed fsync is lost")
+	require.NoError(t, r.Unmount())
+}
+
 // TestRemoteServesMappedFiles reads a file through mmap while this process
 // grows its heap, which needs the address-space lock that a page fault on the
 // mapping holds while it waits for the server.
 func TestRemoteServesMappedFiles(t *testing.T) {
 	r, _ := startRemote(t, "serve", 30*time.Second)
 	dir := t.TempDir()
-	require.NoError(t, r.Mount(dir, 0))
+	require.NoError(t, r.Mount(dir, lossyfs.Cut{}))
 	const size = 4 << 20
 	want := bytes.Repeat([]byte("0123456789abcdef"), size/16)
 	name := filepath.Join(dir, "mapped")
@@ -192,7 +224,7 @@ func TestRemoteServesMappedFiles(t *testing.T) {
 func TestRemoteUnmountBusy(t *testing.T) {
 	r, _ := startRemote(t, "serve", 30*time.Second)
 	dir := t.TempDir()
-	require.NoError(t, r.Mount(dir, 0))
+	require.NoError(t, r.Mount(dir, lossyfs.Cut{}))
 	f, err := os.Create(filepath.Join(dir, "leaked"))
 	require.NoError(t, err)
 	err = r.Unmount()
@@ -209,8 +241,8 @@ func TestRemoteReportsServerErrors(t *testing.T) {
 	_, err := r.Reboot()
 	assert.ErrorContains(t, err, "nothing was mounted")
 	dir := t.TempDir()
-	require.NoError(t, r.Mount(dir, 0))
-	assert.ErrorContains(t, r.Mount(t.TempDir(), 0), "still mounted")
+	require.NoError(t, r.Mount(dir, lossyfs.Cut{}))
+	assert.ErrorContains(t, r.Mount(t.TempDir(), lossyfs.Cut{}), "still mounted")
 	_, err = r.Syncs()
 	require.NoError(t, err, "an error the server reports does not break the Remote")
 	require.NoError(t, r.Unmount())
@@ -219,7 +251,7 @@ func TestRemoteReportsServerErrors(t *testing.T) {
 func TestRemoteSkipsOtherOutput(t *testing.T) {
 	r, _ := startRemote(t, "chatty", 30*time.Second)
 	dir := t.TempDir()
-	require.NoError(t, r.Mount(dir, 0))
+	require.NoError(t, r.Mount(dir, lossyfs.Cut{}))
 	syncs, err := r.Syncs()
 	require.NoError(t, err)
 	assert.Zero(t, syncs)
@@ -247,7 +279,7 @@ func TestRemoteStartDeadline(t *testing.T) {
 func TestRemoteServerDies(t *testing.T) {
 	r, cmd := startRemote(t, "serve", 30*time.Second)
 	dir := t.TempDir()
-	require.NoError(t, r.Mount(dir, 0))
+	require.NoError(t, r.Mount(dir, lossyfs.Cut{}))
 	f, err := os.Create(filepath.Join(dir, "open"))
 	require.NoError(t, err)
 	require.NoError(t, cmd.Process.Kill())

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -41,7 +42,7 @@ func Serve(in io.Reader, out io.Writer) error {
 		case "mount":
 			answer, err = s.mount(arg)
 		case "syncs":
-			answer = "ok " + strconv.Itoa(s.power.synced())
+			answer = "ok " + strconv.Itoa(s.power.syncs())
 		case "unmount":
 			answer, err = s.unmountAnswer()
 		case "reboot":
@@ -78,27 +79,38 @@ func (s *session) say(line string) error {
 	return nil
 }
 
-// mount serves a fresh crash FS at the quoted directory in arg ("k dir"),
-// cutting the power after its kth fsync (0: never).
+// mount serves a fresh crash FS at the quoted directory in arg ("k when
+// dir"), cutting the power before or after its kth fsync (0: never).
 func (s *session) mount(arg string) (string, error) {
-	k, quoted, _ := strings.Cut(arg, " ")
-	cutAfter, err := strconv.Atoi(k)
-	if err != nil || cutAfter < 0 {
-		return "", fmt.Errorf("lossyfs: mount: bad fsync count %q", k)
+	fields := strings.SplitN(arg, " ", 3)
+	if len(fields) != 3 {
+		return "", fmt.Errorf("lossyfs: mount: want an fsync count, before or after, and a directory, got %q", arg)
 	}
-	dir, err := strconv.Unquote(quoted)
+	var cut Cut
+	var err error
+	if cut.Sync, err = strconv.Atoi(fields[0]); err != nil || cut.Sync < 0 {
+		return "", fmt.Errorf("lossyfs: mount: bad fsync count %q", fields[0])
+	}
+	switch fields[1] {
+	case "before":
+	case "after":
+		cut.After = true
+	default:
+		return "", fmt.Errorf("lossyfs: mount: %q is neither before nor after", fields[1])
+	}
+	dir, err := strconv.Unquote(fields[2])
 	if err != nil {
-		return "", fmt.Errorf("lossyfs: mount: bad directory %s: %w", quoted, err)
+		return "", fmt.Errorf("lossyfs: mount: bad directory %s: %w", fields[2], err)
 	}
-	return s.mountOn(crashfs.New(), dir, cutAfter)
+	return s.mountOn(crashfs.New(), dir, cut)
 }
 
-func (s *session) mountOn(mem *crashfs.FS, dir string, cutAfter int) (string, error) {
+func (s *session) mountOn(mem *crashfs.FS, dir string, cut Cut) (string, error) {
 	if s.srv != nil {
 		return "", fmt.Errorf("lossyfs: mount %s: %s is still mounted", dir, s.dir)
 	}
 	faults := faultfs.New(mem)
-	p := &power{mem: mem, faults: faults, cutAfter: cutAfter}
+	p := &power{mem: mem, faults: faults, at: cut}
 	faults.Inject(p.hook)
 	srv, err := Mount(dir, faults)
 	if err != nil {
@@ -142,7 +154,7 @@ func (s *session) reboot() (string, error) {
 	if image == nil {
 		image = s.mem.CrashImage(nil)
 	}
-	answer, err := s.mountOn(image, s.dir, 0)
+	answer, err := s.mountOn(image, s.dir, Cut{})
 	if err != nil {
 		return "", err
 	}
@@ -153,45 +165,55 @@ func (s *session) reboot() (string, error) {
 	return fmt.Sprintf("%s %s %d %s", answer, point, at.Seq, strconv.Quote(at.Path)), nil
 }
 
-// power counts the fsyncs of one mount and cuts the power after the
-// cutAfter-th: it takes the crash image, then fails every later operation
-// with EIO. Its hook runs on the FUSE server's goroutines.
+// power counts the fsyncs of one mount and cuts the power at one of them: it
+// takes the crash image, then fails every later operation with EIO (and the
+// fsync itself, when cut before it). Its hook runs on the FUSE server's
+// goroutines.
 type power struct {
-	mem      *crashfs.FS
-	faults   *faultfs.FS
-	cutAfter int
+	mem    *crashfs.FS
+	faults *faultfs.FS
+	at     Cut
 
-	mu    sync.Mutex
-	syncs int
-	image *crashfs.FS
-	at    faultfs.Event
+	mu      sync.Mutex
+	started int
+	synced  int
+	image   *crashfs.FS
+	event   faultfs.Event
 }
 
 func (p *power) hook(e faultfs.Event) error {
-	if !e.After || !e.IsSync() {
+	if !e.IsSync() {
 		return nil
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.syncs++
-	if p.syncs == p.cutAfter && p.image == nil {
-		p.image, p.at = p.mem.CrashImage(nil), e
-		p.faults.Cut(syscall.EIO)
+	n := &p.started
+	if e.After {
+		n = &p.synced
+	}
+	*n++
+	if *n != p.at.Sync || e.After != p.at.After || p.image != nil {
+		return nil
+	}
+	p.image, p.event = p.mem.CrashImage(nil), e
+	p.faults.Cut(syscall.EIO)
+	if !e.After {
+		return &os.PathError{Op: e.Op.String(), Path: e.Path, Err: syscall.EIO}
 	}
 	return nil
 }
 
-func (p *power) synced() int {
+func (p *power) syncs() int {
 	if p == nil {
 		return 0
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.syncs
+	return p.synced
 }
 
 func (p *power) cut() (*crashfs.FS, faultfs.Event) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.image, p.at
+	return p.image, p.event
 }
