@@ -32,8 +32,8 @@
 // Close; the directory lock against this process and another; concurrent
 // appenders and readers (run it with -race); group commit; kill -9 of a
 // process appending to the WAL, at random points and at named file-system
-// operations; simulated power loss after every fsync and before every
-// operation; injected fsync errors, ENOSPC and a crash during recovery; and
+// operations; simulated power loss before and after every fsync and before
+// every operation; injected fsync errors, ENOSPC and a crash during recovery; and
 // files the backend did not write (empty, random, another backend's log) in
 // the directory. Bench measures a backend with the same Harness.
 //
@@ -46,16 +46,18 @@
 // suite cuts the power on an in-memory crash file system before every
 // operation, and kills a child at named operations. Without it those cases
 // skip; a backend whose library does its own I/O still gets power loss over
-// FUSE (internal/lossyfs, as root or with fusermount).
+// FUSE (internal/lossyfs, as root or with fusermount), served from a child
+// process so that a library mapping its files cannot deadlock with it.
 //
 // # Capabilities
 //
 // Harness.Caps says what a backend does not promise; the zero value is the
 // full contract. NotPersistent (the memory backend) skips the crash cases
 // and the foreign-file cases, and AppendNotDurable (SyncNone) the crash cases,
-// saying why. MapsFiles skips the FUSE cases for a library that maps its
-// files (bbolt, SQLite): a page fault on the mapping would wait for the FUSE
-// server in the same process and deadlock it. Skip names cases the backend's
+// saying why. MapsFiles skips the FUSE subtests of the fault cases for a
+// library that maps its files (bbolt, SQLite): they serve FUSE from the test
+// process itself, and a page fault on the mapping would wait for that server
+// and deadlock it. Skip names cases the backend's
 // library cannot pass, each with the reason; a name that is no case fails.
 //
 // # Child processes
@@ -85,6 +87,14 @@
 // operation, so no timing is involved; the child runs on the real file
 // system, since kill -9 leaves the page cache, and the parent reopens and
 // checks as above.
+//
+// The power_loss_every_sync case starts a child that serves FUSE
+// (lossyfs.Serve) and takes commands on stdin: mount a fresh crash file
+// system with the power cut before or after its kth fsync, unmount, and
+// reboot onto what the power loss left. The parent opens the WAL on the
+// mount, runs the workload, reboots, reopens and checks; each exchange has a
+// deadline, and the child is killed and its mount removed even when a round
+// fails.
 //
 // # Environment
 //

@@ -20,7 +20,7 @@ func init() {
 	addCases(orderPowerLoss,
 		testCase{
 			name:  "power_loss_every_sync",
-			rule:  "After a power loss right after any fsync of a workload (appends in batches across files, Sync, TruncateFront, Close), Open succeeds unaided and the log holds every acknowledged record, byte-identical, possibly later records of the workload, nothing else; files and directory entries not fsync'd are gone.",
+			rule:  "After a power loss right before or right after any fsync of a workload (appends in batches across files, Sync, TruncateFront, Close), Open succeeds unaided and the log holds every acknowledged record, byte-identical, possibly later records of the workload, nothing else; files and directory entries not fsync'd are gone.",
 			skip:  Capabilities.crashReason,
 			run:   testPowerLossEverySync,
 			child: serveLossyfs,
@@ -34,10 +34,12 @@ func init() {
 	)
 }
 
-// testPowerLossEverySync runs the workload over FUSE once per fsync the
-// library issues, cutting the power right after fsync k completes. The FUSE
-// server runs in a child process (serveLossyfs), so that a library mapping
-// its files (bbolt) cannot deadlock with it.
+// testPowerLossEverySync runs the workload over FUSE twice per fsync the
+// library issues, cutting the power right before fsync k (so it fails, and
+// whatever was acknowledged since the last fsync must already be durable) and
+// right after it completes. The FUSE server runs in a child process
+// (serveLossyfs), so that a library mapping its files (bbolt) cannot
+// deadlock with it.
 func testPowerLossEverySync(t *testing.T, h Harness) {
 	if err := lossyfs.Available(); err != nil {
 		t.Skip("power loss of a library doing its own I/O is simulated over FUSE, which is unavailable here: " + err.Error())
@@ -68,7 +70,8 @@ func testPowerLossEverySync(t *testing.T, h Harness) {
 	ctx, open := t.Context(), h.openSmall()
 	dir := filepath.Join(mnt, walDir)
 	for k := 1; k <= maxCutPoints; k++ {
-		if err := srv.Mount(mnt, k); err != nil {
+		cut := lossyfs.Cut{Sync: (k + 1) / 2, After: k%2 == 0}
+		if err := srv.Mount(mnt, cut); err != nil {
 			t.Fatalf("mount: %v", err)
 		}
 		p := newProgress()
@@ -94,11 +97,11 @@ func testPowerLossEverySync(t *testing.T, h Harness) {
 		checkRecovered(t, w, p, when)
 		closeAndUnmount(when + ", recovery")
 		if where.Seq == 0 {
-			t.Logf("cut the power after each of %d fsyncs", k-1)
+			t.Logf("cut the power before and after each of %d fsyncs", cut.Sync-1)
 			return
 		}
 	}
-	t.Fatalf("the workload issued more than %d fsyncs", maxCutPoints)
+	t.Fatalf("the workload issued more than %d fsyncs", maxCutPoints/2)
 }
 
 // lossyfsTimeout bounds each exchange with the FUSE server's process: a
