@@ -175,15 +175,17 @@ type FileLog struct {
 }
 
 // SalvageFiles cuts l at the first damage Check reports: the file holding it
-// is cut at the bad record (CutFile), or moved aside whole (MoveAside) when
-// the damage is at its start, as with an index gap before it, and every
-// later file is moved aside. Moving the front file aside can leave a log
-// whose start is missing, so it checks again until Check accepts the log;
-// each pass removes a file or ends in a clean cut. Damage outside the data
-// files (a marker) is returned as an error with nothing changed.
+// is cut at the bad record (CutFile), and every later file is moved aside
+// whole (MoveAside). A file cut to nothing keeps its name, which may say
+// where the log starts; if Check still refuses it there (its name is wrong,
+// as after a missing file), it is removed, its copy already kept. Each pass removes a file
+// or ends in a clean cut, and it checks again until Check accepts the log.
+// Damage outside the data files (a marker) is returned as an error with
+// nothing changed.
 func SalvageFiles(l FileLog) (SalvageReport, error) {
 	var rep SalvageReport
 	var highest uint64
+	emptied := map[string]bool{}
 	for {
 		first, last, err := l.Check()
 		var damage *CorruptError
@@ -210,9 +212,17 @@ func SalvageFiles(l FileLog) (SalvageReport, error) {
 			rep.Damage = damage
 		}
 		for i, path := range files[at:] {
+			if emptied[path] {
+				// Its contents are in the copy kept when it was emptied.
+				if err := l.remove(path, rep.Files); err != nil {
+					return rep, err
+				}
+				continue
+			}
 			cut := int64(-1) // move aside
-			if i == 0 && damage.Offset > 0 {
-				cut = damage.Offset
+			if i == 0 {
+				cut = max(damage.Offset, 0)
+				emptied[path] = cut == 0
 			}
 			high, changed, err := l.cut(path, cut)
 			if err != nil {
@@ -243,4 +253,21 @@ func (l FileLog) cut(path string, cut int64) (uint64, SalvagedFile, error) {
 		return 0, changed, err
 	}
 	return l.Highest(data), changed, nil
+}
+
+// remove deletes the file at path, which an earlier pass emptied, and marks
+// it in files as moved aside whole.
+func (l FileLog) remove(path string, files []SalvagedFile) error {
+	if err := l.FS.Remove(path); err != nil {
+		return fmt.Errorf("backend: cut at corruption: remove emptied %s: %w", path, err)
+	}
+	if err := l.FS.SyncDir(filepath.Dir(path)); err != nil {
+		return fmt.Errorf("backend: cut at corruption: remove emptied %s: sync directory: %w", path, err)
+	}
+	for i := range files {
+		if files[i].Path == path {
+			files[i].Kept = -1
+		}
+	}
+	return nil
 }

@@ -192,6 +192,15 @@ type loaded struct {
 // tail of the last segment is repaired; any other damage is returned as a
 // *backend.CorruptError with nothing modified.
 func checkSegments(fs vfs.FS, segs []segment, cfg backend.Config) (loaded, error) {
+	return walkSegments(fs, segs, func(d backend.Damage) error {
+		return backend.ResolveDamage(fs, d, cfg.Log(), cfg.Observe())
+	})
+}
+
+// walkSegments verifies every record of every segment and that each segment
+// starts where the one before it ends. resolve decides what a bad record
+// means: nil goes on as if the segment ended before it (a torn tail).
+func walkSegments(fs vfs.FS, segs []segment, resolve func(backend.Damage) error) (loaded, error) {
 	l := loaded{first: 1}
 	if len(segs) == 0 {
 		return l, nil
@@ -206,7 +215,7 @@ func checkSegments(fs vfs.FS, segs []segment, cfg backend.Config) (loaded, error
 		last := i == len(segs)-1
 		if s.bad != nil {
 			d := backend.Damage{Err: s.bad, LastFile: last, ValidAfter: validAfter(data, s.bad.Offset, seg.index)}
-			if err := backend.ResolveDamage(fs, d, cfg.Log(), cfg.Observe()); err != nil {
+			if err := resolve(d); err != nil {
 				return loaded{}, err
 			}
 		}
