@@ -93,24 +93,33 @@ func (s Store) CheckCloseRecord(files Files, dir string, first, last uint64) err
 // checkCloseRecord checks the bounds against the record's contents, data,
 // read from path.
 func (s Store) checkCloseRecord(path string, data []byte, first, last uint64) error {
-	bad := func(reason string, err error) error {
-		return &backend.CorruptError{File: path, Offset: -1, Reason: reason, Err: err}
-	}
-	if len(data) != backend.EnvelopeHeaderSize+8 {
-		return bad(fmt.Sprintf("close record of %d bytes, want %d", len(data), backend.EnvelopeHeaderSize+8), nil)
-	}
-	wantFirst := binary.BigEndian.Uint64(data[4:])
-	payload, err := backend.DecodeEnvelope(data, wantFirst)
+	wantFirst, wantLast, err := parseCloseRecord(path, data)
 	if err != nil {
-		return bad("close record fails its checksum", err)
+		return err
 	}
-	if wantFirst == 0 {
-		return bad("close record holds first index 0", nil)
-	}
-	wantLast := binary.BigEndian.Uint64(payload)
 	if first != wantFirst || last != wantLast {
 		return s.Corrupt(nil, 0, fmt.Sprintf("the store holds [%d, %d] but was closed cleanly holding [%d, %d]",
 			first, last, wantFirst, wantLast), nil)
 	}
 	return nil
+}
+
+// parseCloseRecord returns the bounds in a close record's contents, data,
+// read from path, or a *backend.CorruptError.
+func parseCloseRecord(path string, data []byte) (first, last uint64, err error) {
+	bad := func(reason string, err error) error {
+		return &backend.CorruptError{File: path, Offset: -1, Reason: reason, Err: err}
+	}
+	if len(data) != backend.EnvelopeHeaderSize+8 {
+		return 0, 0, bad(fmt.Sprintf("close record of %d bytes, want %d", len(data), backend.EnvelopeHeaderSize+8), nil)
+	}
+	first = binary.BigEndian.Uint64(data[4:])
+	payload, err := backend.DecodeEnvelope(data, first)
+	if err != nil {
+		return 0, 0, bad("close record fails its checksum", err)
+	}
+	if first == 0 {
+		return 0, 0, bad("close record holds first index 0", nil)
+	}
+	return first, binary.BigEndian.Uint64(payload), nil
 }
