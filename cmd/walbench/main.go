@@ -14,11 +14,7 @@ import (
 	"os"
 	"os/signal"
 
-	_ "github.com/nautilus-go/nautilus/backend/bbolt"
-	_ "github.com/nautilus-go/nautilus/backend/jsonl"
-	_ "github.com/nautilus-go/nautilus/backend/memory"
-	_ "github.com/nautilus-go/nautilus/backend/pebble"
-	_ "github.com/nautilus-go/nautilus/backend/tidwall"
+	_ "github.com/nautilus-go/nautilus/backend/all"
 
 	"github.com/nautilus-go/nautilus/bench"
 )
