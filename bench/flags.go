@@ -97,7 +97,9 @@ func printUsage(fs *flag.FlagSet, w io.Writer) {
 	fmt.Fprintf(w, "Usage: walbench [flags]\n\n"+
 		"Measures Append latency and throughput, replay and truncation of every WAL\n"+
 		"backend side by side with baselines: fdatasync on a plain file, the raw\n"+
-		"libraries (tidwall-raw, pebble-raw, bbolt-raw) and the no-I/O memory backend.\n\nFlags:\n")
+		"libraries (tidwall-raw, pebble-raw, bbolt-raw) and the no-I/O memory backend;\n"+
+		"and the broker's request latency without a WAL, with one, and async.\n"+
+		"See docs/benchmarks.md.\n\nFlags:\n")
 	fs.SetOutput(w)
 	fs.PrintDefaults()
 	fs.SetOutput(io.Discard)
