@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"slices"
 	"syscall"
 	"time"
 
@@ -172,6 +171,12 @@ func Open(ctx context.Context, cfg backend.Config) (backend.WAL, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlitewal: open %s: %w", cfg.Dir, err)
 	}
+	// Another backend's log, or anything else this backend did not write,
+	// is refused before anything is created: it would otherwise open as a
+	// new, empty log.
+	if err := backend.CheckDir(vfs.Default, dir, owned); err != nil {
+		return nil, fmt.Errorf("sqlitewal: open %s: %w", dir, err)
+	}
 	path := filepath.Join(dir, FileName)
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 		if err := create(ctx, dir, path, s); err != nil {
@@ -205,12 +210,11 @@ func Open(ctx context.Context, cfg backend.Config) (backend.WAL, error) {
 // the database file, and a crash while it writes the schema would leave a
 // file without one.
 func create(ctx context.Context, dir, path string, s settings) error {
-	tmp := path + ".tmp"
-	leftovers := []string{tmp, tmp + "-wal", tmp + "-journal", tmp + "-shm"}
-	if err := checkEmpty(dir, leftovers); err != nil {
+	if err := checkNoStaleWAL(path); err != nil {
 		return err
 	}
-	for _, name := range leftovers {
+	tmp := path + ".tmp"
+	for _, name := range []string{tmp, tmp + "-wal", tmp + "-journal", tmp + "-shm"} {
 		if err := os.Remove(name); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("sqlitewal: remove %s: %w", name, err)
 		}
@@ -238,23 +242,36 @@ func create(ctx context.Context, dir, path string, s settings) error {
 	return nil
 }
 
-// checkEmpty refuses to start a new log in a directory holding anything but
-// the lock file and what an interrupted create leaves (leftovers): another
-// backend's log there would otherwise open as an empty log, and the broker
-// would find nothing to replay. A -wal file left without its database
-// would even be applied to the new one by SQLite.
-func checkEmpty(dir string, leftovers []string) error {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return fmt.Errorf("sqlitewal: read %s: %w", dir, err)
-	}
-	for _, e := range entries {
-		name := e.Name()
-		if name == backend.LockFileName || slices.Contains(leftovers, filepath.Join(dir, name)) {
-			continue
+// companions are the files SQLite keeps beside a database file.
+var companions = []string{"-wal", "-journal", "-shm"}
+
+// owned reports whether name is a file this backend writes in the WAL
+// directory: the database, its companions, and what an interrupted create
+// leaves (the temporary database and its companions).
+func owned(name string) bool {
+	for _, base := range []string{FileName, FileName + ".tmp"} {
+		if name == base {
+			return true
 		}
-		return fmt.Errorf("sqlitewal: open %s: there is no %s, but the directory holds %s, which this backend did not write: refusing to start a new log beside it",
-			dir, FileName, name)
+		for _, c := range companions {
+			if name == base+c {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// checkNoStaleWAL refuses to create a database beside a -wal or -journal
+// file left without its database: SQLite would take its pages for the new
+// database's.
+func checkNoStaleWAL(path string) error {
+	for _, c := range companions[:2] {
+		if _, err := os.Stat(path + c); err == nil {
+			return fmt.Errorf("sqlitewal: open %s: %s%s exists without its database: %w", filepath.Dir(path), FileName, c, backend.ErrForeignFile)
+		} else if !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("sqlitewal: stat %s%s: %w", path, c, err)
+		}
 	}
 	return nil
 }

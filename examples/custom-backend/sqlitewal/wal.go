@@ -173,10 +173,7 @@ func (w *wal) Replay(ctx context.Context, from uint64, fn func(index uint64, dat
 	last := w.last
 	w.mu.Unlock()
 	for next := from; next <= last; {
-		chunk, err := w.readChunk(ctx, next, last)
-		if err != nil {
-			return err
-		}
+		chunk, damage := w.readChunk(ctx, next, last)
 		for _, r := range chunk {
 			if err := ctx.Err(); err != nil {
 				return err
@@ -185,13 +182,17 @@ func (w *wal) Replay(ctx context.Context, from uint64, fn func(index uint64, dat
 				return err
 			}
 		}
+		if damage != nil {
+			return damage
+		}
 		next += uint64(len(chunk))
 	}
 	return nil
 }
 
 // readChunk reads the records from `from` on, up to last and the chunk
-// limits, in one read transaction.
+// limits, in one read transaction. On error it also returns the intact
+// records before the failure, for Replay to deliver first.
 func (w *wal) readChunk(ctx context.Context, from, last uint64) ([]replayed, error) {
 	var chunk []replayed
 	err := w.inTx(ctx, func(tx *sql.Tx) error {
@@ -236,10 +237,7 @@ func (w *wal) readChunk(ctx context.Context, from, last uint64) ([]replayed, err
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, mapError("replay", w.path, err)
-	}
-	return chunk, nil
+	return chunk, mapError("replay", w.path, err)
 }
 
 func (w *wal) Bounds(context.Context) (uint64, uint64, error) {
