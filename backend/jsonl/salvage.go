@@ -21,6 +21,9 @@ type checker struct{}
 // Inspect reports what Open (and a Replay, which checks the same records
 // again) would find, with Inspect.
 func (checker) Inspect(ctx context.Context, cfg backend.Config) (backend.Inspection, error) {
+	if err := checkParams(cfg); err != nil {
+		return backend.Inspection{}, err
+	}
 	fs := cfg.FileSystem()
 	r, err := Inspect(ctx, fs, cfg.Dir)
 	if err != nil {
@@ -60,6 +63,9 @@ func (checker) Inspect(ctx context.Context, cfg backend.Config) (backend.Inspect
 // backend.SalvageFiles over Open's scan. A damaged first-index marker is
 // refused: it alone says which records exist.
 func (checker) Salvage(ctx context.Context, cfg backend.Config) (backend.SalvageReport, error) {
+	if err := checkParams(cfg); err != nil {
+		return backend.SalvageReport{}, err
+	}
 	fs := cfg.FileSystem()
 	return backend.SalvageFiles(backend.FileLog{
 		FS: fs,
@@ -94,4 +100,12 @@ func highestIndex(data []byte) uint64 {
 		data = data[len(line):]
 	}
 	return high
+}
+
+// checkParams refuses the params Open refuses, so a tool given a wrong one
+// says so as Open would.
+func checkParams(cfg backend.Config) error {
+	p := backend.NewParams(cfg)
+	p.Int64(ParamSegmentBytes, DefaultSegmentBytes)
+	return p.Err()
 }

@@ -222,3 +222,22 @@ func TestInspectReportsWhatOpenWouldFind(t *testing.T) {
 	require.Equal(t, openErr.Error(), err.Error(), "the same error Open gives")
 	require.False(t, errors.Is(err, backend.ErrLocked))
 }
+
+func TestInspectAndSalvageRefuseParamsOpenRefuses(t *testing.T) {
+	dir := t.TempDir()
+	damage.Corrupt(t, "jsonl", dir, n)
+	before := damage.Files(t, dir)
+	c := cfg(dir)
+	c.Params = map[string]string{"no_such_param": "1"}
+	var pe *backend.ParamError
+	_, err := backend.Inspect(ctx, c)
+	require.ErrorAs(t, err, &pe)
+	_, err = backend.Salvage(ctx, c)
+	require.ErrorAs(t, err, &pe)
+	require.Equal(t, "no_such_param", pe.Key)
+	require.Equal(t, before, damage.Files(t, dir), "a refused salvage changes nothing")
+	c.Params = map[string]string{jsonl.ParamSegmentBytes: "1KiB"}
+	_, err = backend.Salvage(ctx, c)
+	require.NoError(t, err, "a param Open takes is taken")
+	require.NotEqual(t, before, damage.Files(t, dir))
+}

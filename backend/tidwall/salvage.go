@@ -20,6 +20,12 @@ type salvager struct{}
 // segment cut to nothing keeps its name, which is where the log starts when
 // it is the first.
 func (salvager) Salvage(ctx context.Context, cfg backend.Config) (backend.SalvageReport, error) {
+	p := backend.NewParams(cfg) // refused as Open refuses them
+	p.Int64(ParamSegmentSize, defaultSegmentSize)
+	p.Int64(ParamSegmentCacheSize, defaultSegmentCacheSize)
+	if err := p.Err(); err != nil {
+		return backend.SalvageReport{}, err
+	}
 	fs := cfg.FileSystem()
 	dir := filepath.Join(cfg.Dir, SegmentsDir)
 	return backend.SalvageFiles(backend.FileLog{

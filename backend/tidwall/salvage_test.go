@@ -146,3 +146,16 @@ func TestSalvageOfTheFirstRecordKeepsTheFirstIndex(t *testing.T) {
 	require.FileExists(t, segs[0])
 	requireSalvaged(t, dir, 10, 9)
 }
+
+func TestSalvageRefusesParamsOpenRefuses(t *testing.T) {
+	dir := t.TempDir()
+	damage.Corrupt(t, "tidwall", dir, salvageN)
+	before := damage.Files(t, dir)
+	c := salvageConfig(dir)
+	c.Params = map[string]string{"no_such_param": "1"}
+	_, err := backend.Salvage(ctx, c)
+	var pe *backend.ParamError
+	require.ErrorAs(t, err, &pe)
+	require.Equal(t, "no_such_param", pe.Key)
+	require.Equal(t, before, damage.Files(t, dir))
+}
