@@ -1,6 +1,8 @@
 // Command nautilus runs the Nautilus broker and its operator tools.
 //
 //	nautilus serve --config nautilus.yaml   the HTTP broker (docs/broker.md)
+//	nautilus wal verify --backend B --dir D  check a WAL; also dump, repair,
+//	                                        stats (docs/operations.md)
 //	nautilus help                           the list of commands
 //
 // Operators run it; its tests build it with -tags failpoints to crash it at
