@@ -70,30 +70,13 @@ func parseParams(cfg backend.Config) (settings, error) {
 	return s, p.Err()
 }
 
-// pragmas returns the pragmas every connection runs first, in the order
-// they must run:
-//
-//   - busy_timeout first, since the others may read the file and meet a
-//     lock held by another process;
-//   - locking_mode EXCLUSIVE before anything reads the file: SQLite then
-//     keeps the WAL index in heap memory instead of a memory-mapped -shm
-//     file, and holds the file's lock until the connection closes. The WAL
-//     has one writer (the directory lock), so nothing is lost by it, and a
-//     mapping of a file on a failing disk faults where a read returns an
-//     error;
-//   - journal_mode WAL only when the file is created (create): the mode is
-//     stored in the file, and load checks it;
-//   - synchronous FULL under SyncAlways: in WAL mode every commit fsyncs the
-//     WAL file. NORMAL would fsync only at checkpoints, so a power loss
-//     would take the last acknowledged commits with it. Under SyncNone,
-//     NORMAL: commits are written but not fsync'd, and checkpoints still
-//     fsync the WAL before copying it into the database and the database
-//     before the WAL is reused, so a power loss loses only the latest
-//     commits. OFF would skip those fsyncs too: a checkpoint could then
-//     leave pages half on the disk and the WAL already reused, corrupting
-//     records an earlier Sync had made durable, and a later checkpoint
-//     would find nothing left to copy and fsync nothing, so Sync could not
-//     make them durable at all.
+// pragmas returns the pragmas every connection runs first, in this order:
+// busy_timeout, since the others may meet another process's lock;
+// locking_mode EXCLUSIVE before anything reads the file, or SQLite would map
+// a -shm file for its WAL index; journal_mode WAL when the file is new (the
+// mode is stored in the file, and load checks it); then synchronous, FULL
+// under SyncAlways and NORMAL under SyncNone (# Crash safety in the package
+// documentation says why not NORMAL and OFF), and the params.
 func pragmas(mode backend.SyncMode, s settings, newFile bool) []string {
 	sync := "FULL"
 	if mode == backend.SyncNone {
@@ -205,10 +188,9 @@ func Open(ctx context.Context, cfg backend.Config) (backend.WAL, error) {
 
 // create makes a new database atomically: SQLite writes the schema into a
 // temporary file and, closing it, checkpoints its WAL into the file and
-// fsyncs it; the file is then renamed into place and the directory fsync'd.
-// SQLite fsyncs the directory of a new WAL file (-wal), but never that of
-// the database file, and a crash while it writes the schema would leave a
-// file without one.
+// fsyncs it; the file is then renamed into place and the directory fsync'd,
+// which SQLite never does for a database file. A crash before the rename
+// leaves only the temporary files, which the next create removes.
 func create(ctx context.Context, dir, path string, s settings) error {
 	if err := checkNoStaleWAL(path); err != nil {
 		return err

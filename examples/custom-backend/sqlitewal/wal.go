@@ -22,7 +22,7 @@ type wal struct {
 
 	mu          sync.Mutex
 	first, last uint64
-	failed      bool // a write failed: Close must not make SyncNone's records durable after it
+	failed      bool // a write failed: Close skips its Sync
 }
 
 // Replay copies records out in chunks, one query each, and calls its
