@@ -36,5 +36,6 @@
 // A record that is valid JSON and UTF-8 with no line break is under "data",
 // byte for byte; any other record is under "base64" (standard encoding), as
 // a JSON field cannot say which of the two a string holds. So a broker log
-// reads with jq, and `jq -r '.base64 // empty | @base64d'` gives the rest.
+// reads with jq, and `jq -r '.base64 // empty' | base64 -d` gives the rest
+// (jq's own @base64d would mangle bytes that are not UTF-8).
 package waltool
