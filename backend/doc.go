@@ -37,6 +37,16 @@
 // For drivers, the envelope (AppendEnvelope, DecodeEnvelope), Checksum,
 // Params and package vfs are the shared building blocks.
 //
+// # Operator tools
+//
+// A driver may offer the operator tools (package waltool, `nautilus wal`)
+// two optional extras, on its Driver or registered by name: an Inspector
+// checks a directory without changing it, and a Salvager cuts a log at its
+// first corrupt record, keeping a copy of what it changes (KeepCopy, CutFile,
+// MoveAside, SalvageFiles for logs of segment files). Inspect and Salvage
+// call them holding the directory's lock (LockDir). Open itself never cuts
+// at corruption.
+//
 // # Writing a driver
 //
 // A driver's WAL is called by the wrapper one write at a time (Append, Sync,
