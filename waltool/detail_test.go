@@ -168,3 +168,23 @@ func TestUnknownBackend(t *testing.T) {
 	_, err := waltool.Verify(ctx, backend.Config{Backend: "no-such", Dir: t.TempDir()})
 	require.ErrorContains(t, err, "forgotten import?")
 }
+
+// Damage a Salvager cannot cut around fails the repair with nothing changed.
+func TestRepairCutRefusedChangesNothing(t *testing.T) {
+	dir := t.TempDir()
+	damage.Healthy(t, "jsonl", dir, n)
+	cfg := damage.Config("jsonl", dir)
+	w, err := backend.Open(ctx, cfg)
+	require.NoError(t, err)
+	require.NoError(t, w.TruncateFront(ctx, 5))
+	require.NoError(t, w.Close())
+	marker := filepath.Join(dir, "first-index.json")
+	require.NoError(t, os.WriteFile(marker, []byte(`{"first_index":6,"crc":"00000000"}`+"\n"), 0o644))
+	before := damage.Files(t, dir)
+
+	rep, err := waltool.Repair(ctx, cfg, true)
+	require.ErrorIs(t, err, backend.ErrCorrupt)
+	require.ErrorContains(t, err, marker)
+	require.Nil(t, rep.Salvage)
+	require.Equal(t, before, damage.Files(t, dir))
+}
