@@ -31,6 +31,7 @@ type Remote struct {
 	lines   *bufio.Reader
 	logs    *tail // the server's stderr and stray stdout, for error messages
 	exited  chan struct{}
+	xmu     sync.Mutex // one exchange at a time
 
 	mu     sync.Mutex
 	broken error
@@ -186,6 +187,8 @@ func (r *Remote) exchange(command string) (string, error) {
 		return "", err
 	}
 	verb, _, _ := strings.Cut(command, " ")
+	r.xmu.Lock()
+	defer r.xmu.Unlock()
 	r.in.SetWriteDeadline(time.Now().Add(r.timeout))
 	if _, err := r.in.WriteString(command + "\n"); err != nil {
 		return "", r.fail(fmt.Errorf("lossyfs: %s: send to server: %w%s", verb, err, r.logs.suffix()))
