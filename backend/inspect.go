@@ -107,16 +107,27 @@ func Inspect(ctx context.Context, cfg Config) (Inspection, error) {
 	if !ok {
 		return Inspection{}, fmt.Errorf("backend %s: inspect: %w", cfg.Backend, errors.ErrUnsupported)
 	}
-	if err := ctx.Err(); err != nil {
-		return Inspection{}, err
-	}
-	lock, err := LockDir(cfg, false)
+	lock, driverCfg, err := lockForExtra(ctx, cfg, false)
 	if err != nil {
 		return Inspection{}, err
 	}
 	defer lock.Close()
-	_, driverCfg := splitParams(cfg)
 	return in.Inspect(ctx, driverCfg)
+}
+
+// lockForExtra checks ctx and takes the directory's lock (LockDir) for an
+// Inspector or Salvager, and returns the config the driver sees: without
+// the shared layer's params, as Open passes it.
+func lockForExtra(ctx context.Context, cfg Config, create bool) (io.Closer, Config, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, cfg, err
+	}
+	lock, err := LockDir(cfg, create)
+	if err != nil {
+		return nil, cfg, err
+	}
+	_, driverCfg := splitParams(cfg)
+	return lock, driverCfg, nil
 }
 
 // LockDir takes the lock a WAL holds on cfg.Dir (Dir/LockFileName), for a

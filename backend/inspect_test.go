@@ -152,3 +152,17 @@ func TestDamageCorruptionSaysWhyItIsNotTorn(t *testing.T) {
 	require.Equal(t, "checksum mismatch", bad.Reason, "the damage itself is left as it was")
 	require.Equal(t, int64(10), got.Offset)
 }
+
+func TestInspectAndSalvageRefuseADoneContext(t *testing.T) {
+	var inspected, salvaged backend.Config
+	name := freshName("cancelled")
+	backend.Register(name, checkingDriver{inspected: &inspected, salvaged: &salvaged})
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	_, err := backend.Inspect(ctx, backend.Config{Backend: name, Dir: t.TempDir()})
+	require.ErrorIs(t, err, context.Canceled)
+	_, err = backend.Salvage(ctx, backend.Config{Backend: name, Dir: t.TempDir()})
+	require.ErrorIs(t, err, context.Canceled)
+	require.Empty(t, inspected.Dir)
+	require.Empty(t, salvaged.Dir)
+}

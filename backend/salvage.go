@@ -81,15 +81,11 @@ func Salvage(ctx context.Context, cfg Config) (SalvageReport, error) {
 	if !ok {
 		return SalvageReport{}, fmt.Errorf("backend %s: cut at corruption: %w", cfg.Backend, errors.ErrUnsupported)
 	}
-	if err := ctx.Err(); err != nil {
-		return SalvageReport{}, err
-	}
-	lock, err := LockDir(cfg, true)
+	lock, driverCfg, err := lockForExtra(ctx, cfg, true)
 	if err != nil {
 		return SalvageReport{}, err
 	}
 	defer lock.Close()
-	_, driverCfg := splitParams(cfg)
 	return s.Salvage(ctx, driverCfg)
 }
 

@@ -21,28 +21,6 @@ var ctx = context.Background()
 
 func cfg(dir string) backend.Config { return damage.Config("jsonl", dir) }
 
-// requireLog opens the log and requires records first..last with their
-// payloads, and that the next Append gets last+1.
-func requireLog(t *testing.T, dir string, first, last uint64) {
-	t.Helper()
-	w, err := backend.Open(ctx, cfg(dir))
-	require.NoError(t, err)
-	defer w.Close()
-	f, l, err := w.Bounds(ctx)
-	require.NoError(t, err)
-	require.Equal(t, []uint64{first, last}, []uint64{f, l})
-	next := first
-	require.NoError(t, w.Replay(ctx, first, func(i uint64, data []byte) error {
-		require.Equal(t, next, i)
-		require.Equal(t, damage.Payload(i), data)
-		next++
-		return nil
-	}))
-	got, err := w.Append(ctx, []byte("after"))
-	require.NoError(t, err)
-	require.Equal(t, last+1, got)
-}
-
 // requireKept requires every changed file's copy to hold the file as it was
 // before, from the snapshot taken then.
 func requireKept(t *testing.T, dir string, before map[string]string, files []backend.SalvagedFile) {
@@ -85,7 +63,7 @@ func TestSalvageCutsAtTheCorruptRecordAndMovesLaterSegmentsAside(t *testing.T) {
 	}
 	require.Equal(t, total-cut.Kept, rep.RemovedBytes)
 	requireKept(t, dir, before, rep.Files)
-	requireLog(t, dir, 1, c.Index-1)
+	damage.RequireLog(t, "jsonl", dir, 1, c.Index-1)
 }
 
 func TestSalvageLeavesAHealthyOrTornLogAlone(t *testing.T) {
@@ -124,7 +102,7 @@ func TestSalvageCutsAtAMissingSegment(t *testing.T) {
 	for _, f := range rep.Files {
 		require.Equal(t, int64(-1), f.Kept)
 	}
-	requireLog(t, dir, 1, lastKept-1)
+	damage.RequireLog(t, "jsonl", dir, 1, lastKept-1)
 }
 
 // Damage at a segment's first byte takes the segment aside whole; when that
@@ -153,7 +131,7 @@ func TestSalvageOfTheFrontLeavesAnEmptyLogAtItsFirstIndex(t *testing.T) {
 	require.Equal(t, []uint64{2, 1, 2, n}, []uint64{rep.First, rep.Last, rep.RemovedFrom, rep.RemovedTo})
 	require.Len(t, rep.Files, len(segs), "every segment went aside")
 	require.Greater(t, second, uint64(2))
-	requireLog(t, dir, 2, 1)
+	damage.RequireLog(t, "jsonl", dir, 2, 1)
 }
 
 func TestSalvageRefusesADamagedMarkerChangingNothing(t *testing.T) {

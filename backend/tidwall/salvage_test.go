@@ -1,7 +1,6 @@
 package tidwall_test
 
 import (
-	"bytes"
 	"os"
 	"testing"
 
@@ -14,28 +13,6 @@ import (
 const salvageN = 40
 
 func salvageConfig(dir string) backend.Config { return damage.Config("tidwall", dir) }
-
-// requireSalvaged opens the log and requires records first..last with their
-// damage.Payload, and that the next Append gets last+1.
-func requireSalvaged(t *testing.T, dir string, first, last uint64) {
-	t.Helper()
-	w, err := backend.Open(ctx, salvageConfig(dir))
-	require.NoError(t, err)
-	defer w.Close()
-	f, l, err := w.Bounds(ctx)
-	require.NoError(t, err)
-	require.Equal(t, []uint64{first, last}, []uint64{f, l})
-	next := first
-	require.NoError(t, w.Replay(ctx, first, func(i uint64, data []byte) error {
-		require.Equal(t, next, i)
-		require.True(t, bytes.Equal(damage.Payload(i), data), "record %d", i)
-		next++
-		return nil
-	}))
-	got, err := w.Append(ctx, []byte("after"))
-	require.NoError(t, err)
-	require.Equal(t, last+1, got)
-}
 
 func TestSalvageCutsAtTheCorruptRecord(t *testing.T) {
 	dir := t.TempDir()
@@ -64,7 +41,7 @@ func TestSalvageCutsAtTheCorruptRecord(t *testing.T) {
 		removed += f.Size - max(f.Kept, 0)
 	}
 	require.Equal(t, removed, rep.RemovedBytes)
-	requireSalvaged(t, dir, 1, c.Index-1)
+	damage.RequireLog(t, "tidwall", dir, 1, c.Index-1)
 }
 
 func TestSalvageLeavesAHealthyOrTornLogAlone(t *testing.T) {
@@ -101,7 +78,7 @@ func TestSalvageCutsAtADeletedSegment(t *testing.T) {
 		require.NoFileExists(t, f.Path)
 	}
 	require.Len(t, rep.Files, len(segs)-2)
-	requireSalvaged(t, dir, 1, rep.Last)
+	damage.RequireLog(t, "tidwall", dir, 1, rep.Last)
 	require.Equal(t, rep.Damage.Index-1, rep.Last, "the log ends where the deleted segment began")
 }
 
@@ -125,7 +102,7 @@ func TestSalvageOfTheFirstRecordKeepsTheFirstIndex(t *testing.T) {
 	require.Equal(t, segs[0], rep.Damage.File)
 	require.GreaterOrEqual(t, rep.Damage.Index, uint64(10))
 	require.Equal(t, []uint64{10, rep.Damage.Index - 1, salvageN}, []uint64{rep.First, rep.Last, rep.RemovedTo})
-	requireSalvaged(t, dir, 10, rep.Damage.Index-1)
+	damage.RequireLog(t, "tidwall", dir, 10, rep.Damage.Index-1)
 
 	// Damage at the very first record: the segment is emptied, not removed.
 	dir = t.TempDir()
@@ -144,7 +121,7 @@ func TestSalvageOfTheFirstRecordKeepsTheFirstIndex(t *testing.T) {
 	require.Equal(t, int64(0), rep.Damage.Offset)
 	require.Equal(t, int64(0), rep.Files[0].Kept)
 	require.FileExists(t, segs[0])
-	requireSalvaged(t, dir, 10, 9)
+	damage.RequireLog(t, "tidwall", dir, 10, 9)
 }
 
 func TestSalvageRefusesParamsOpenRefuses(t *testing.T) {

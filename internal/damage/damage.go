@@ -1,7 +1,8 @@
 // Package damage writes WAL directories for the built-in backends in the
 // states the operator tools must handle: healthy, ending in a torn write as a
-// crash leaves it, and holding a corrupt record. The tests of the tools and
-// of each backend's salvage use it; nothing else does.
+// crash leaves it, and holding a corrupt record; and checks what a log holds
+// afterwards. The tests of the tools and of each backend's salvage use it;
+// nothing else does.
 //
 // Every log holds records 1 to n with Payload(i), in several files where the
 // backend has files, the last record appended alone, so a torn last write
@@ -100,6 +101,36 @@ func fill(t testing.TB, w backend.WAL, n uint64) {
 	}
 	if last, err := w.Append(ctx, Payload(n)); err != nil || last != n {
 		t.Fatalf("append %d: last %d, %v", n, last, err)
+	}
+}
+
+// RequireLog opens the log in dir and fails t unless it holds exactly the
+// records first to last, each with its Payload, and the next Append gets
+// last+1 (which it appends).
+func RequireLog(t testing.TB, name, dir string, first, last uint64) {
+	t.Helper()
+	ctx := context.Background()
+	w, err := backend.Open(ctx, Config(name, dir))
+	if err != nil {
+		t.Fatalf("open %s log in %s: %v", name, dir, err)
+	}
+	defer w.Close()
+	if f, l, err := w.Bounds(ctx); err != nil || f != first || l != last {
+		t.Fatalf("bounds [%d, %d] (%v), want [%d, %d]", f, l, err, first, last)
+	}
+	next := first
+	err = w.Replay(ctx, first, func(i uint64, data []byte) error {
+		if i != next || !bytes.Equal(data, Payload(i)) {
+			return fmt.Errorf("record %d, want %d with its payload", i, next)
+		}
+		next++
+		return nil
+	})
+	if err != nil || next != last+1 {
+		t.Fatalf("replay stopped before %d: %v", next, err)
+	}
+	if got, err := w.Append(ctx, []byte("after")); err != nil || got != last+1 {
+		t.Fatalf("append after the log: index %d (%v), want %d", got, err, last+1)
 	}
 }
 
