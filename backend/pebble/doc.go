@@ -7,8 +7,12 @@
 //
 // Pebble's files live in Dir/pebble, apart from the WAL's lock file: Pebble
 // takes a LOCK file of its own there. Any other entry in Dir but the close
-// record fails Open with an error naming it (backend.CheckDir), so a
-// directory holding another backend's log never opens as an empty log. Each record is stored under the key
+// record and the created marker fails Open with an error naming it
+// (backend.CheckDir), so a directory holding another backend's log never
+// opens as an empty log. Dir/pebble.created is written, durably, once the
+// first pebble.Open has returned: without it Dir/pebble is a create a crash
+// interrupted, which nothing was acknowledged from, and is started over;
+// with it, a Dir/pebble holding no store is refused. Each record is stored under the key
 // 'r' + its big-endian index, wrapped in the shared envelope (CRC32C, index,
 // length), because Pebble's own checksums cover blocks, not the record and
 // the index it belongs at. Package backend/internal/kv holds that layout,

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	iofs "io/fs"
 	"os"
 	"path/filepath"
 
@@ -133,8 +134,20 @@ func open(ctx context.Context, cfg backend.Config, o *Options) (backend.WAL, err
 		return nil, err
 	}
 	dir := filepath.Join(cfg.Dir, SubDir)
+	fresh, err := startOver(fs, cfg, dir)
+	if err != nil {
+		return nil, err
+	}
 	if err := mkdirSynced(fs, dir); err != nil {
 		return nil, fmt.Errorf("pebble: create %s: %w", dir, err)
+	}
+	if !fresh {
+		// Checked before pebble.Open, which writes its LOCK file even when
+		// it then refuses.
+		if desc, err := pebble.Peek(dir, fs); err == nil && !desc.Exists {
+			return nil, &iofs.PathError{Op: "pebble: open", Path: dir,
+				Err: fmt.Errorf("holds no Pebble store though one was created here: %w", backend.ErrForeignFile)}
+		}
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -151,8 +164,15 @@ func open(ctx context.Context, cfg backend.Config, o *Options) (backend.WAL, err
 	}
 	background := make(chan error, 1)
 	opts := pebbleOptions(s, fs, newLogger(cfg.Log(), dir), background)
+	opts.ErrorIfNotExists = !fresh
 	if w.db, err = w.openDB(ctx, opts, background); err != nil {
 		return nil, err
+	}
+	if fresh {
+		if err := w.files.WriteFileAtomic(filepath.Join(cfg.Dir, CreatedFile), []byte("pebble store created\n")); err != nil {
+			w.closeDB()
+			return nil, fmt.Errorf("pebble: mark %s created: %w", dir, err)
+		}
 	}
 	err = w.loadBounds()
 	if err == nil {
@@ -163,6 +183,27 @@ func open(ctx context.Context, cfg backend.Config, o *Options) (backend.WAL, err
 		return nil, err
 	}
 	return w, nil
+}
+
+// CreatedFile, in Config.Dir, says that SubDir holds a whole store: it is
+// written, durably, once the first pebble.Open has returned. Without it
+// SubDir is a create that a crash interrupted (nothing was acknowledged
+// yet, since Open had not returned) and is started over; with it, a SubDir
+// holding no store is refused rather than initialised over as an empty log.
+const CreatedFile = "pebble.created"
+
+// startOver reports whether the store must be created afresh, after
+// removing what an interrupted create left in dir.
+func startOver(fs pebblevfs.FS, cfg backend.Config, dir string) (bool, error) {
+	if _, err := fs.Stat(filepath.Join(cfg.Dir, CreatedFile)); err == nil {
+		return false, nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return false, fmt.Errorf("pebble: stat %s: %w", filepath.Join(cfg.Dir, CreatedFile), err)
+	}
+	if err := fs.RemoveAll(dir); err != nil {
+		return false, fmt.Errorf("pebble: remove %s left by an interrupted create: %w", dir, err)
+	}
+	return true, nil
 }
 
 // openDB runs pebble.Open, which flushes the WAL it replays before it
@@ -271,6 +312,10 @@ func (w *wal) mapError(op string, err error) error {
 	}
 	if errors.Is(err, vfs.ErrWouldBlock) {
 		return fmt.Errorf("pebble: %s %s: %w: %w", op, w.store.File, backend.ErrLocked, err)
+	}
+	if errors.Is(err, pebble.ErrDBDoesNotExist) {
+		return &iofs.PathError{Op: "pebble: " + op, Path: w.store.File,
+			Err: fmt.Errorf("holds no Pebble store: %w (%w)", backend.ErrForeignFile, err)}
 	}
 	return fmt.Errorf("pebble: %s %s: %w", op, w.store.File, err)
 }
