@@ -47,15 +47,27 @@ func run(args []string, stderr io.Writer) int {
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: nautilus <command> [flags]")
 	fmt.Fprintln(w)
+	summaries := map[string]string{}
+	for name, c := range commands {
+		summaries[name] = c.summary
+	}
+	listCommands(w, summaries)
+	fmt.Fprintln(w, `Run "nautilus <command> -h" for a command's flags.`)
+}
+
+// listCommands prints a "commands:" section, one name and summary a line,
+// sorted by name, and a blank line after it.
+func listCommands(w io.Writer, summaries map[string]string) {
 	fmt.Fprintln(w, "commands:")
-	names := make([]string, 0, len(commands))
-	for name := range commands {
+	names := make([]string, 0, len(summaries))
+	width := 0
+	for name := range summaries {
 		names = append(names, name)
+		width = max(width, len(name))
 	}
 	sort.Strings(names)
 	for _, name := range names {
-		fmt.Fprintf(w, "  %-10s %s\n", name, commands[name].summary)
+		fmt.Fprintf(w, "  %-*s  %s\n", width, name, summaries[name])
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, `Run "nautilus <command> -h" for a command's flags.`)
 }

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"sort"
 	"strings"
 	"syscall"
 
@@ -37,16 +36,11 @@ func init() {
 func walUsage(w io.Writer) {
 	fmt.Fprintln(w, "usage: nautilus wal <command> --backend NAME --dir DIR [flags]")
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "commands:")
-	names := make([]string, 0, len(walSubcommands))
-	for name := range walSubcommands {
-		names = append(names, name)
+	summaries := map[string]string{}
+	for name, c := range walSubcommands {
+		summaries[name] = c.summary
 	}
-	sort.Strings(names)
-	for _, name := range names {
-		fmt.Fprintf(w, "  %-8s %s\n", name, walSubcommands[name].summary)
-	}
-	fmt.Fprintln(w)
+	listCommands(w, summaries)
 	fmt.Fprintln(w, "dump, verify and stats never change the directory; all refuse while a process holds the WAL.")
 	fmt.Fprintln(w, "Exit status: 0 success, 1 a problem found or an error, 2 bad usage. See docs/operations.md.")
 }
