@@ -42,7 +42,7 @@ func brokerSources() []broker.Source {
 }
 
 // brokerRows plans the broker workload: per clients count, the default
-// (no WAL) once, then each registered backend synchronous and async.
+// (no WAL) once, then each durable backend synchronous and async.
 func brokerRows(o Options, subjects []subject, run int) []row {
 	var rows []row
 	for i, mode := range o.Sync {
@@ -54,7 +54,9 @@ func brokerRows(o Options, subjects []subject, run int) []row {
 				rows = append(rows, noWAL)
 			}
 			for _, s := range subjects {
-				if s.baseline {
+				// A broker's WAL must persist: the memory backend would
+				// show a configuration no deployment can use.
+				if s.baseline || s.name == "memory" {
 					continue
 				}
 				for _, m := range []string{BrokerSyncWAL, BrokerAsyncWAL} {

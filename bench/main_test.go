@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/nautilus-go/nautilus/backend"
+	_ "github.com/nautilus-go/nautilus/backend/jsonl"
 	"github.com/nautilus-go/nautilus/backend/memory"
 )
 
@@ -122,16 +123,17 @@ func TestMainExitCodes(t *testing.T) {
 }
 
 func TestMainBrokerRowsCompareWithTheDefault(t *testing.T) {
-	code, out, errOut := runMain(t, "-workload", "broker", "-backends", "memory", "-ops", "24",
+	code, out, errOut := runMain(t, "-workload", "broker", "-backends", "memory,jsonl", "-ops", "24",
 		"-clients", "1,3", "-dir", t.TempDir())
 	require.Equal(t, ExitOK, code, "stderr: %s", errOut)
-	// Per client count: the no-WAL default, memory sync+wal, memory async+wal.
+	// Per client count: the no-WAL default, jsonl sync+wal, jsonl async+wal;
+	// no memory rows, since a broker's WAL must persist.
 	assert.Equal(t, 6, strings.Count(errOut, "walbench: ["), "progress:\n%s", errOut)
 	assert.Contains(t, out, "broker, WAL sync=always, SQLite store")
 	rows := 0
 	for _, l := range strings.Split(out, "\n") {
 		f := strings.Fields(l)
-		if len(f) < 3 || (f[0] != NoWAL && f[0] != "memory") {
+		if len(f) < 3 || (f[0] != NoWAL && f[0] != "jsonl" && f[0] != "memory") {
 			continue
 		}
 		rows++
@@ -139,7 +141,7 @@ func TestMainBrokerRowsCompareWithTheDefault(t *testing.T) {
 		case BrokerSync:
 			assert.Equal(t, NoWAL, f[0], l)
 		case BrokerSyncWAL, BrokerAsyncWAL:
-			assert.Equal(t, "memory", f[0], l)
+			assert.Equal(t, "jsonl", f[0], l)
 			assert.Regexp(t, `^[+-]|^0$`, f[9], "Δp50 against the default: %q", l)
 		default:
 			t.Errorf("unexpected mode in %q", l)
