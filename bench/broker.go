@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"time"
 
 	"github.com/nautilus-go/nautilus/broker"
 )
@@ -42,7 +41,7 @@ func brokerSources() []broker.Source {
 }
 
 // brokerRows plans the broker workload: per clients count, the default
-// (no WAL) once, then each durable backend synchronous and async.
+// (no WAL) once, then each registered backend synchronous and async.
 func brokerRows(o Options, subjects []subject, run int) []row {
 	var rows []row
 	for i, mode := range o.Sync {
@@ -54,9 +53,7 @@ func brokerRows(o Options, subjects []subject, run int) []row {
 				rows = append(rows, noWAL)
 			}
 			for _, s := range subjects {
-				// A broker's WAL must persist: the memory backend would
-				// show a configuration no deployment can use.
-				if s.baseline || s.name == "memory" {
+				if s.baseline {
 					continue
 				}
 				for _, m := range []string{BrokerSyncWAL, BrokerAsyncWAL} {
@@ -78,8 +75,8 @@ const brokerRequestKinds = brokerSessions * len(brokerIntents)
 // dir, driven by r.concurrency clients, each cycling through its sessions and
 // the intents. Each client first touches its sessions once, unmeasured, so
 // that loading a session from the store is not counted. In async mode a
-// round's window ends with its last answer; the time the writer then needs to
-// store the backlog is added to Drain, outside the window.
+// round's window ends with its last answer: what the background writer has
+// still to store, it stores during the next rows' rounds and at Close.
 func newBrokerTrial(ctx context.Context, r row, dir string) (*trial, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
@@ -120,23 +117,9 @@ func newBrokerTrial(ctx context.Context, r row, dir string) (*trial, error) {
 			}
 		}
 	}
-	if err := b.Flush(ctx); err != nil {
-		t.close()
-		return nil, fmt.Errorf("flush after warm-up: %w", err)
-	}
 	t.op = func(ctx context.Context, client, seq int) error {
 		_, err := b.Handle(ctx, reqs[client][seq%brokerRequestKinds])
 		return err
-	}
-	if r.mode == BrokerAsyncWAL {
-		t.between = func(ctx context.Context) error {
-			start := time.Now()
-			if err := b.Flush(ctx); err != nil {
-				return fmt.Errorf("flush: %w", err)
-			}
-			t.res.Drain += time.Since(start)
-			return nil
-		}
 	}
 	return t, nil
 }

@@ -25,11 +25,8 @@ type trial struct {
 	seq     []int   // per worker: operations it has issued, warm-up excluded
 	syncs   syncCounter
 	// op runs a worker's seq-th operation.
-	op func(ctx context.Context, worker, seq int) error
-	// between runs after each round, outside the window; broker async
-	// rows wait there for the store to catch up (timed as Drain).
-	between func(ctx context.Context) error
-	close   func() error
+	op    func(ctx context.Context, worker, seq int) error
+	close func() error
 }
 
 func newTrial(r row) *trial {
@@ -76,13 +73,7 @@ func (t *trial) round(ctx context.Context, n int) error {
 	wg.Wait()
 	w.stop(&t.res)
 	t.done = off
-	if firstErr != nil {
-		return firstErr
-	}
-	if t.between != nil {
-		return t.between(ctx)
-	}
-	return nil
+	return firstErr
 }
 
 // finish summarizes the trial: each operation carries the row's batch of
