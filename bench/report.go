@@ -132,7 +132,7 @@ func (rep *Report) WriteText(out io.Writer) error {
 		case WorkloadReplay:
 			writeReplayTable(w, g)
 		case WorkloadBroker:
-			writeBrokerTable(w, g)
+			writeBrokerTable(w, g, defaults(rows))
 		default:
 			writeLatencyTable(w, g)
 		}
@@ -329,26 +329,32 @@ func fmtDelta(d time.Duration) string {
 	return "+" + fmtDuration(d)
 }
 
+// defaults returns the broker's default rows (synchronous, no WAL) by client
+// count: the rows every broker row is compared with, whatever its WAL sync.
+func defaults(rows []Result) map[int]Result {
+	m := map[int]Result{}
+	for _, r := range rows {
+		if r.Workload == WorkloadBroker && r.Mode == BrokerSync {
+			m[r.Concurrency] = r
+		}
+	}
+	return m
+}
+
 // writeBrokerTable prints the broker rows with what each adds to, or saves
 // against, the default (synchronous, no WAL) at the same client count.
-func writeBrokerTable(w io.Writer, rows []Result) {
+func writeBrokerTable(w io.Writer, rows []Result, base map[int]Result) {
 	fmt.Fprintf(w, "broker, WAL sync=%s, SQLite store: latency per request; Δ and × against the %s %s row\n",
 		rows[0].Sync, NoWAL, BrokerSync)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	name := nameColumn(rows)
 	fmt.Fprintf(tw, "%s\tmode\tclients\treq/s\tmean\tp50\tp99\tp99.9\tmax\tΔp50\tΔp99\t×req/s\tWAL fsync/req\tallocs/req\t\n", name("backend"))
-	var base *Result
 	for i, r := range rows {
 		if i > 0 && r.Concurrency != rows[i-1].Concurrency {
 			fmt.Fprintln(tw, "\t\t\t\t\t\t\t\t\t\t\t\t\t\t")
 		}
-		if r.Mode == BrokerSync {
-			base = &rows[i]
-		} else if base != nil && base.Concurrency != r.Concurrency {
-			base = nil
-		}
 		dp50, dp99, speed := "", "", ""
-		if base != nil && r.Mode != BrokerSync {
+		if base, ok := base[r.Concurrency]; ok && r.Mode != BrokerSync {
 			dp50 = fmtDelta(r.Latency.P50 - base.Latency.P50)
 			dp99 = fmtDelta(r.Latency.P99 - base.Latency.P99)
 			speed = fmt.Sprintf("%.2f", ratio(r.OpsPerSec(), base.OpsPerSec()))

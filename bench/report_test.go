@@ -192,3 +192,20 @@ func TestChartIsWellFormedSVG(t *testing.T) {
 	}
 	assert.Equal(t, 10, polylines, "one line per append and broker row")
 }
+
+func TestBrokerRowsOfEverySyncModeCompareWithTheDefault(t *testing.T) {
+	row := func(name, mode, sync string, p50 time.Duration) Result {
+		return Result{Workload: WorkloadBroker, Backend: name, Mode: mode, Batch: 1, Concurrency: 16, Sync: sync,
+			Run: 1, Ops: 100, Records: 100, Elapsed: time.Second, Latency: Summary{Count: 100, P50: p50, P99: 2 * p50}}
+	}
+	rep := &Report{Options: Options{Count: 1}, Results: []Result{
+		row(NoWAL, BrokerSync, "always", 500*time.Microsecond),
+		row("jsonl", BrokerAsyncWAL, "none", 100*time.Microsecond),
+	}}
+	var out bytes.Buffer
+	require.NoError(t, rep.WriteText(&out))
+	text := out.String()
+	i := strings.Index(text, "broker, WAL sync=none")
+	require.Positive(t, i, text)
+	assert.Contains(t, text[i:], "-400µs", "the sync=none row against the one no-WAL row")
+}
