@@ -53,11 +53,16 @@ func (w *writer) run() {
 	open := true
 	for open || len(pending) > 0 {
 		if open {
-			it, ok := <-w.in
-			if !ok {
-				open = false
-			} else {
-				pending[it.seq] = it
+			// Wait for input only when nothing stored-ready is pending: a
+			// backlog longer than one batch must be stored without waiting
+			// for the next request.
+			if _, ready := pending[next]; !ready {
+				it, ok := <-w.in
+				if !ok {
+					open = false
+				} else {
+					pending[it.seq] = it
+				}
 			}
 		drain:
 			for len(pending) < cap(w.in) {
