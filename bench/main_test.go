@@ -178,3 +178,20 @@ func TestBaselinesAppendReplayAndTruncate(t *testing.T) {
 		})
 	}
 }
+
+func TestBrokerAsyncRowsTimeTheirBacklogOutsideTheWindow(t *testing.T) {
+	o := DefaultOptions()
+	o.Backends, o.Workloads, o.Ops, o.Clients, o.Rounds = []string{"jsonl"}, []string{WorkloadBroker}, 40, []int{4}, 2
+	o.Dir = t.TempDir()
+	rep, err := Run(context.Background(), o)
+	require.NoError(t, err)
+	require.Len(t, rep.Results, 3)
+	for _, r := range rep.Results {
+		assert.EqualValues(t, 40, r.Latency.Count, label(r))
+		if r.Mode == BrokerAsyncWAL {
+			assert.Positive(t, r.Drain, "%s: Flush after each round is timed", label(r))
+		} else {
+			assert.Zero(t, r.Drain, "%s: the store is written before the answer", label(r))
+		}
+	}
+}

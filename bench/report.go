@@ -84,6 +84,7 @@ func medianResult(rs []Result) Result {
 	// elapsed time gives the median throughput.
 	m.Elapsed = dur(func(r Result) time.Duration { return r.Elapsed })
 	m.Open = dur(func(r Result) time.Duration { return r.Open })
+	m.Drain = dur(func(r Result) time.Duration { return r.Drain })
 	m.Syncs = med(func(r Result) int64 { return r.Syncs })
 	m.Mallocs = uint64(med(func(r Result) int64 { return int64(r.Mallocs) }))
 	m.Latency.Mean = dur(func(r Result) time.Duration { return r.Latency.Mean })
@@ -279,6 +280,9 @@ func (rep *Report) WriteBench(w io.Writer) error {
 		if r.Open > 0 {
 			fmt.Fprintf(w, "\t%d open-ns", r.Open.Nanoseconds())
 		}
+		if r.Drain > 0 {
+			fmt.Fprintf(w, "\t%.0f drain-ns/op", float64(r.Drain.Nanoseconds())/float64(r.Ops))
+		}
 		if _, err := fmt.Fprintf(w, "\t%.4f fsyncs/op\t%.2f allocs/op\n", r.SyncsPerOp(), r.AllocsPerOp()); err != nil {
 			return err
 		}
@@ -348,10 +352,10 @@ func writeBrokerTable(w io.Writer, rows []Result, base map[int]Result) {
 		rows[0].Sync, NoWAL, BrokerSync)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	name := nameColumn(rows)
-	fmt.Fprintf(tw, "%s\tmode\tclients\treq/s\tmean\tp50\tp99\tp99.9\tmax\tΔp50\tΔp99\t×req/s\tWAL fsync/req\tallocs/req\t\n", name("backend"))
+	fmt.Fprintf(tw, "%s\tmode\tclients\treq/s\tmean\tp50\tp99\tp99.9\tmax\tΔp50\tΔp99\t×req/s\tWAL fsync/req\tallocs/req\tdrain/req\t\n", name("backend"))
 	for i, r := range rows {
 		if i > 0 && r.Concurrency != rows[i-1].Concurrency {
-			fmt.Fprintln(tw, "\t\t\t\t\t\t\t\t\t\t\t\t\t\t")
+			fmt.Fprintln(tw, "\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t")
 		}
 		dp50, dp99, speed := "", "", ""
 		if base, ok := base[r.Concurrency]; ok && r.Mode != BrokerSync {
@@ -360,10 +364,10 @@ func writeBrokerTable(w io.Writer, rows []Result, base map[int]Result) {
 			speed = fmt.Sprintf("%.2f", ratio(r.OpsPerSec(), base.OpsPerSec()))
 		}
 		l := r.Latency
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.3f\t%.0f\t\n",
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.3f\t%.0f\t%s\t\n",
 			name(r.Backend), r.Mode, r.Concurrency, r.OpsPerSec(), fmtDuration(l.Mean), fmtDuration(l.P50),
 			fmtDuration(l.P99), fmtDuration(l.P999), fmtDuration(l.Max), dp50, dp99, speed,
-			r.SyncsPerOp(), r.AllocsPerOp())
+			r.SyncsPerOp(), r.AllocsPerOp(), fmtDuration(time.Duration(ratio(float64(r.Drain), float64(r.Ops)))))
 	}
 	tw.Flush()
 }

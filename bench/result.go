@@ -29,7 +29,8 @@ type Result struct {
 	Records int64         `json:"records"` // records written, replayed or truncated
 	Bytes   int64         `json:"bytes"`   // payload bytes
 	Elapsed time.Duration `json:"elapsed_ns"`
-	Open    time.Duration `json:"open_ns,omitempty"` // replay: opening the filled log
+	Open    time.Duration `json:"open_ns,omitempty"`  // replay: opening the filled log
+	Drain   time.Duration `json:"drain_ns,omitempty"` // broker async: storing the backlog after each round's last answer
 	Latency Summary       `json:"-"`
 	Syncs   int64         `json:"fsyncs"`
 	Mallocs uint64        `json:"mallocs"` // heap allocations in the measured window

@@ -25,8 +25,12 @@ type trial struct {
 	seq     []int   // per worker: operations it has issued, warm-up excluded
 	syncs   syncCounter
 	// op runs a worker's seq-th operation.
-	op    func(ctx context.Context, worker, seq int) error
-	close func() error
+	op func(ctx context.Context, worker, seq int) error
+	// between runs after each round, outside the window: broker async rows
+	// wait there for the store to catch up (timed as Drain), so that their
+	// backlog does not run during the next row's round.
+	between func(ctx context.Context) error
+	close   func() error
 }
 
 func newTrial(r row) *trial {
@@ -73,7 +77,10 @@ func (t *trial) round(ctx context.Context, n int) error {
 	wg.Wait()
 	w.stop(&t.res)
 	t.done = off
-	return firstErr
+	if firstErr != nil || t.between == nil {
+		return firstErr
+	}
+	return t.between(ctx)
 }
 
 // finish summarizes the trial: each operation carries the row's batch of
