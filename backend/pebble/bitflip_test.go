@@ -6,8 +6,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/stretchr/testify/require"
-
 	"github.com/nautilus-go/nautilus/backend"
 	"github.com/nautilus-go/nautilus/backend/internal/kv/kvtest"
 )
@@ -22,17 +20,8 @@ func openDir(ctx context.Context, dir string) (backend.WAL, error) {
 // A flipped bit anywhere in Pebble's files is caught by Pebble's block and
 // record checksums or by the envelope, or touches nothing the log returns.
 func TestBitFlips(t *testing.T) {
-	ctx := context.Background()
 	pristine := filepath.Join(t.TempDir(), "wal")
-	w, err := openDir(ctx, pristine)
-	require.NoError(t, err)
-	kvtest.Fill(t, w, 1, 300)
-	require.NoError(t, w.TruncateFront(ctx, 21))
-	require.NoError(t, w.Close())
-	w, err = openDir(ctx, pristine)
-	require.NoError(t, err)
-	kvtest.Fill(t, w, 301, 400)
-	require.NoError(t, w.Close())
+	kvtest.SweepLog(t, pristine, openDir)
 
 	flips := kvtest.Flips(t, pristine, 300, 1)
 	counts := kvtest.Sweep(t, pristine, flips, 21, 400, openDir)

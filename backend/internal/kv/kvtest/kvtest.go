@@ -173,6 +173,32 @@ func pick(t testing.TB, dir string, n int, seed uint64, offsets func(data []byte
 	return flips
 }
 
+// SweepLog builds the log the bit-flip sweeps damage in dir: records 1..300,
+// truncated before 21 and reopened, then 301..400, so the files hold a
+// truncation, a reopen and both bounds. Sweep it with first 21, last 400.
+func SweepLog(t testing.TB, dir string, open func(ctx context.Context, dir string) (backend.WAL, error)) {
+	t.Helper()
+	ctx := context.Background()
+	w, err := open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	Fill(t, w, 1, 300)
+	if err := w.TruncateFront(ctx, 21); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if w, err = open(ctx, dir); err != nil {
+		t.Fatal(err)
+	}
+	Fill(t, w, 301, 400)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // Outcome is what one flip led to.
 type Outcome int
 
