@@ -13,7 +13,7 @@
 //
 // # Promises
 //
-// Every WAL returned by Open keeps the rules of DESIGN.md: indexes start at 1,
+// Every WAL returned by Open keeps the rules of docs/design.md: indexes start at 1,
 // are dense and never reused; with SyncAlways an acknowledged Append survives
 // kill -9 and power loss; every record is checksummed (CRC32C) with its index;
 // a torn tail is repaired and anything else is ErrCorrupt; after a write or

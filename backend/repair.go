@@ -18,7 +18,7 @@ import (
 const BrokenSuffix = ".broken"
 
 // Damage is the first bad record a driver's scan of its files found, with
-// what DESIGN.md rule 4 needs to tell a torn tail from corruption.
+// what rule 4 of docs/design.md needs to tell a torn tail from corruption.
 type Damage struct {
 	// Err says where and why: File and Offset locate the start of the bad
 	// record, Index is the index it should hold, Reason what failed.
@@ -35,7 +35,7 @@ type Damage struct {
 // nothing valid after it. Anything else is corruption.
 func (d Damage) Torn() bool { return d.LastFile && !d.ValidAfter }
 
-// ResolveDamage applies DESIGN.md rule 4 to d. A torn tail is cut off at
+// ResolveDamage applies rule 4 of docs/design.md to d. A torn tail is cut off at
 // d.Err.Offset with RepairTail and ResolveDamage returns nil; anything else is
 // returned as d.Err, its Reason saying why it is not a torn tail, and no file
 // is touched.

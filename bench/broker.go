@@ -32,7 +32,7 @@ const brokerSessions = 4
 // exposure until it holds every type.
 var brokerIntents = [...]string{"employee pii", "cve vulnerability", "budget financial", "employee records"}
 
-// brokerSources is BROKER.md's registry A.
+// brokerSources is registry A of docs/broker.md.
 func brokerSources() []broker.Source {
 	return []broker.Source{
 		{ID: "hr", Type: "static", Classification: "cui", DataTypes: []string{"pii", "employee"}},

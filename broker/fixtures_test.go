@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// registryA is BROKER.md's registry A plus the sources S4 needs.
+// registryA is registry A of docs/broker.md ("Registry A and the scenarios").
 func registryA() []Source {
 	return []Source{
 		{ID: "hr", Type: "static", Classification: "cui", DataTypes: []string{"pii", "employee"},

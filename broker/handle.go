@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// Handle runs one request through the lifecycle of BROKER.md: validate, take
+// Handle runs one request in the order of docs/broker.md: validate, take
 // the session lock and read the session, run the rules, compute the exposure
 // update, make it durable in the WAL, assert it into working memory, write
 // the store (synchronous mode) or hand it to the background writer (async),
