@@ -13,6 +13,8 @@ import (
 // modes. Under SyncNone an Append is durable only after Sync, which
 // Caps.AppendNotDurable tells the suite, so its crash cases skip. It is lower
 // case here because this package registers no "mystore".
+//
+//lint:ignore U1000 ExampleRun shows this function; go test must not run it.
 func testConformance(t *testing.T) {
 	for _, mode := range []backend.SyncMode{backend.SyncAlways, backend.SyncNone} {
 		t.Run(mode.String(), func(t *testing.T) {

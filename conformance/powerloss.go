@@ -163,14 +163,14 @@ func runStep(ctx context.Context, w backend.WAL, p *progress, s workStep) error 
 	case s.n > 0:
 		last, err := w.Append(ctx, payloads(p.acked+1, p.acked+s.n)...)
 		if err != nil {
-			return fmt.Errorf("Append %d..%d: %w", p.acked+1, p.acked+s.n, err)
+			return fmt.Errorf("append %d..%d: %w", p.acked+1, p.acked+s.n, err)
 		}
 		if last != p.acked+s.n {
-			return fmt.Errorf("Append %d..%d returned last %d", p.acked+1, p.acked+s.n, last)
+			return fmt.Errorf("append %d..%d returned last %d", p.acked+1, p.acked+s.n, last)
 		}
 	case s.sync:
 		if err := w.Sync(ctx); err != nil {
-			return fmt.Errorf("Sync: %w", err)
+			return fmt.Errorf("sync: %w", err)
 		}
 	default:
 		if err := w.TruncateFront(ctx, s.truncate); err != nil {

@@ -107,7 +107,7 @@ func TestCloseSyncsDirectoryAfterRotation(t *testing.T) {
 func TestRotationAfterSegmentSizeShrinks(t *testing.T) {
 	dir := t.TempDir()
 	w := mustOpen(t, dir, small("4KiB"))
-	last := appendRecords(t, w, 20, 20)
+	require.EqualValues(t, 20, appendRecords(t, w, 20, 20))
 	require.NoError(t, w.Close())
 	require.Len(t, segments(t, dir), 1)
 
@@ -116,7 +116,7 @@ func TestRotationAfterSegmentSizeShrinks(t *testing.T) {
 	o.fs = fs
 	w = mustOpen(t, dir, o)
 	defer w.Close()
-	last = appendRecords(t, w, 1, 1)
+	last := appendRecords(t, w, 1, 1)
 	require.Len(t, segments(t, dir), 2)
 	fs.requireDurableListing(t, segDir(dir))
 	requireRecords(t, w, 1, last)
