@@ -258,8 +258,8 @@ func (r *Remote) fail(err error) error {
 // Close stops the server and removes its mount, even when the server does not
 // answer: it asks the server to quit and, failing that within the timeout,
 // aborts the FUSE connection, kills the server and detaches the mount
-// lazily. It returns why the server had to be killed, if it had. It is
-// idempotent.
+// lazily. It returns why the server had to be killed, if it had, and why its
+// mount could not be detached, if it could not. It is idempotent.
 func (r *Remote) Close() error {
 	r.mu.Lock()
 	if r.closed {
