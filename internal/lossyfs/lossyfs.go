@@ -29,9 +29,8 @@ type Server struct {
 }
 
 // Mount serves fsys (its root directory) at the directory mountpoint until
-// Unmount.
-// It needs what Available checks, and mounts the FUSE control file system if
-// it is absent.
+// Unmount. It needs what Available checks, and mounts the FUSE control file
+// system if it is absent.
 func Mount(mountpoint string, fsys vfs.FS) (*Server, error) {
 	if err := mountFusectl(); err != nil {
 		return nil, err
