@@ -27,6 +27,10 @@
 // in-process Mount stays for tests that inject arbitrary faults with faultfs
 // hooks, which cannot cross a process boundary.
 //
-// Mounting needs /dev/fuse and root (mount(2) directly) or a fusermount
-// binary; Available says why not, for tests to skip with.
+// Mounting needs an openable /dev/fuse and root: mounts are made with mount(2)
+// and taken down with umount(2), no fusermount binary is used. A mount that
+// is still busy at Unmount (a leaked descriptor) is taken down by aborting
+// its connection through the FUSE control file system, which lossyfs mounts
+// at /sys/fs/fuse/connections if it is absent, and detaching it lazily.
+// Available says which prerequisite is missing, for tests to skip with.
 package lossyfs

@@ -6,10 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path"
 	"path/filepath"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -20,35 +18,23 @@ import (
 	"github.com/nautilus-go/nautilus/backend/vfs"
 )
 
-// Available returns nil when this process can mount a FUSE file system, or an
-// error saying why not.
-func Available() error {
-	if _, err := os.Stat("/dev/fuse"); err != nil {
-		return fmt.Errorf("lossyfs: no /dev/fuse: %w", err)
-	}
-	if os.Geteuid() == 0 {
-		return nil
-	}
-	for _, bin := range []string{"fusermount3", "fusermount"} {
-		if _, err := exec.LookPath(bin); err == nil {
-			return nil
-		}
-	}
-	return errors.New("lossyfs: not root and no fusermount in PATH, so FUSE cannot be mounted")
-}
-
 // Server is one mount of a vfs.FS.
 type Server struct {
 	dir    string
 	server *fuse.Server
 	conn   uint32 // the kernel's FUSE connection number: the mount's device minor
+	ctl    string // the FUSE control file system, to abort conn
 	once   sync.Once
 	err    error
 }
 
 // Mount serves fsys (its root directory) at the directory mountpoint until
-// Unmount.
+// Unmount. It needs what Available checks, and mounts the FUSE control file
+// system if it is absent.
 func Mount(mountpoint string, fsys vfs.FS) (*Server, error) {
+	if err := mountFusectl(); err != nil {
+		return nil, err
+	}
 	var zero time.Duration // no kernel caching of names or attributes: ask every time
 	root := &node{fsys: fsys}
 	server, err := fs.Mount(mountpoint, root, &fs.Options{
@@ -56,10 +42,12 @@ func Mount(mountpoint string, fsys vfs.FS) (*Server, error) {
 		AttrTimeout:     &zero,
 		NegativeTimeout: &zero,
 		MountOptions: fuse.MountOptions{
-			DirectMount:   true, // mount(2) as root; else fall back to fusermount
-			FsName:        "lossyfs",
-			Name:          "lossyfs",
-			DisableXAttrs: true,
+			// mount(2) only: fusermount would hide mount's errno, and its
+			// mounts could not be taken down with umount(2).
+			DirectMountStrict: true,
+			FsName:            "lossyfs",
+			Name:              "lossyfs",
+			DisableXAttrs:     true,
 		},
 	})
 	if err != nil {
@@ -67,47 +55,28 @@ func Mount(mountpoint string, fsys vfs.FS) (*Server, error) {
 	}
 	conn, err := connection(filepath.Clean(mountpoint))
 	if err != nil {
-		server.Unmount()
+		// Nothing is open on the new mount yet: a lazy unmount ends it.
+		if derr := syscall.Unmount(mountpoint, syscall.MNT_DETACH); derr != nil {
+			return nil, fmt.Errorf("%w; detach %s: %v", err, mountpoint, derr)
+		}
+		server.Wait()
 		return nil, err
 	}
-	return &Server{dir: mountpoint, server: server, conn: conn}, nil
-}
-
-// connection returns the FUSE connection number of the mount at dir: the
-// minor of its device, read from /proc/self/mountinfo rather than by stat,
-// which would reach the server and count as an operation on the FS.
-func connection(dir string) (uint32, error) {
-	info, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		return 0, fmt.Errorf("lossyfs: find the connection of %s: %w", dir, err)
-	}
-	var conn uint32
-	found := false
-	for _, line := range strings.Split(string(info), "\n") {
-		fields := strings.Fields(line)
-		if len(fields) < 5 || fields[4] != dir {
-			continue
-		}
-		var major uint32
-		if _, err := fmt.Sscanf(fields[2], "%d:%d", &major, &conn); err == nil {
-			found = true // the last mount on dir is the newest
-		}
-	}
-	if !found {
-		return 0, fmt.Errorf("lossyfs: %s is not in /proc/self/mountinfo", dir)
-	}
-	return conn, nil
+	return &Server{dir: mountpoint, server: server, conn: conn, ctl: fusectlDir}, nil
 }
 
 // Dir returns the mount point.
 func (s *Server) Dir() string { return s.dir }
 
-// Unmount detaches the file system and waits for the server to stop. If files
-// are still open (a library that leaked a descriptor), it aborts the FUSE
-// connection, detaches the mount and returns an error wrapping ErrBusy. The
-// abort matters: the server runs in this process, so a descriptor left open on
-// a live connection would hang the process at exit, when the kernel closes it
-// and waits for a server that is gone. It is idempotent.
+// Unmount detaches the file system and waits for the server to stop. If
+// umount(2) fails, it aborts the FUSE connection and detaches the mount
+// lazily, so that no mount is left behind, and returns umount's error, which
+// wraps ErrBusy if files are still open (a library that leaked a descriptor).
+// The abort matters: the server runs in this process, so a descriptor left
+// open on a live connection would hang the process at exit, when the kernel
+// closes it and waits for a server that is gone. Should the abort fail, the
+// server keeps serving the open files until they are closed. It is
+// idempotent.
 func (s *Server) Unmount() error {
 	s.once.Do(func() {
 		// umount(2) directly: go-fuse's Unmount retries a busy mount for a while.
@@ -116,23 +85,17 @@ func (s *Server) Unmount() error {
 			s.server.Wait()
 			return
 		}
-		abort := fmt.Sprintf("/sys/fs/fuse/connections/%d/abort", s.conn)
-		if aerr := os.WriteFile(abort, []byte("1"), 0o200); aerr != nil {
-			s.err = fmt.Errorf("lossyfs: unmount %s: %w; abort connection: %v", s.dir, ErrBusy, aerr)
-			return
+		if errors.Is(err, syscall.EBUSY) {
+			err = fmt.Errorf("%w: %w", ErrBusy, err)
 		}
-		if derr := syscall.Unmount(s.dir, syscall.MNT_DETACH); derr != nil {
-			s.err = fmt.Errorf("lossyfs: unmount %s: %w; detach: %v", s.dir, ErrBusy, derr)
-			return
+		var aborted bool
+		aborted, s.err = takeDown(s.dir, s.ctl, s.conn, err)
+		if aborted {
+			s.server.Wait()
 		}
-		s.server.Wait()
-		s.err = fmt.Errorf("lossyfs: unmount %s: %w: connection aborted", s.dir, ErrBusy)
 	})
 	return s.err
 }
-
-// ErrBusy is wrapped by Unmount when files were still open on the mount.
-var ErrBusy = errors.New("files still open")
 
 // node is a file or directory of the mount. It keeps no state of its own: its
 // path in the inode tree names it in the backing FS.

@@ -16,12 +16,19 @@ import (
 	"github.com/nautilus-go/nautilus/internal/lossyfs"
 )
 
+// requireFUSE skips t, naming the missing prerequisite, unless this process
+// can mount FUSE file systems.
+func requireFUSE(t *testing.T) {
+	t.Helper()
+	if err := lossyfs.Available(); err != nil {
+		t.Skip("FUSE unavailable: " + err.Error())
+	}
+}
+
 // mount serves fsys at a fresh directory until the test ends.
 func mount(t *testing.T, fsys vfs.FS) *lossyfs.Server {
 	t.Helper()
-	if err := lossyfs.Available(); err != nil {
-		t.Skip("FUSE power-loss tests need /dev/fuse and root or fusermount: " + err.Error())
-	}
+	requireFUSE(t)
 	srv, err := lossyfs.Mount(t.TempDir(), fsys)
 	require.NoError(t, err)
 	t.Cleanup(func() { srv.Unmount() })
@@ -150,6 +157,8 @@ func TestUnmountWithOpenFile(t *testing.T) {
 	require.NoError(t, err)
 	err = srv.Unmount()
 	assert.True(t, errors.Is(err, lossyfs.ErrBusy), "an open descriptor keeps the mount busy: %v", err)
+	assert.True(t, errors.Is(err, syscall.EBUSY), "umount's errno is kept: %v", err)
+	assert.False(t, isMountPoint(t, srv.Dir()), "the busy mount is not left behind")
 	// The connection is aborted, so closing the leaked descriptor cannot hang.
 	f.Close()
 	assert.Equal(t, err, srv.Unmount(), "Unmount is idempotent")

@@ -258,8 +258,8 @@ func (r *Remote) fail(err error) error {
 // Close stops the server and removes its mount, even when the server does not
 // answer: it asks the server to quit and, failing that within the timeout,
 // aborts the FUSE connection, kills the server and detaches the mount
-// lazily. It returns why the server had to be killed, if it had. It is
-// idempotent.
+// lazily. It returns why the server had to be killed, if it had, and why its
+// mount could not be detached, if it could not. It is idempotent.
 func (r *Remote) Close() error {
 	r.mu.Lock()
 	if r.closed {
@@ -282,7 +282,10 @@ func (r *Remote) Close() error {
 		r.mu.Lock()
 		dir, conn := r.dir, r.conn
 		r.mu.Unlock()
-		abortConnection(dir, conn)
+		if isMount(dir, conn) {
+			// Requests waiting on the server fail at once, not at its death.
+			abort(fusectlDir, conn)
+		}
 		r.cmd.Process.Kill()
 		select {
 		case <-r.exited:
@@ -295,27 +298,14 @@ func (r *Remote) Close() error {
 	r.mu.Lock()
 	dir, conn := r.dir, r.conn
 	r.mu.Unlock()
-	if conn != 0 && isMount(dir, conn) {
+	if isMount(dir, conn) {
 		// The server is gone but the mount is left: detach it, or every
 		// later use of the directory fails with ENOTCONN.
-		syscall.Unmount(dir, syscall.MNT_DETACH)
+		if derr := syscall.Unmount(dir, syscall.MNT_DETACH); derr != nil {
+			err = errors.Join(err, fmt.Errorf("lossyfs: detach %s after the server stopped: %w", dir, derr))
+		}
 	}
 	return err
-}
-
-// abortConnection aborts the FUSE connection conn if it is still the mount at
-// dir (connection numbers are reused once a mount is gone), so that every
-// request waiting on it fails at once.
-func abortConnection(dir string, conn uint32) {
-	if conn != 0 && isMount(dir, conn) {
-		os.WriteFile(fmt.Sprintf("/sys/fs/fuse/connections/%d/abort", conn), []byte("1"), 0o200)
-	}
-}
-
-// isMount reports whether the newest mount at dir is FUSE connection conn.
-func isMount(dir string, conn uint32) bool {
-	got, err := connection(dir)
-	return err == nil && got == conn
 }
 
 // tail keeps the last few KiB written to it, for error messages.

@@ -69,9 +69,7 @@ func chatty(w *os.File) *os.File {
 // startRemote starts this test binary as a server process in mode.
 func startRemote(t *testing.T, mode string, timeout time.Duration) (*lossyfs.Remote, *exec.Cmd) {
 	t.Helper()
-	if err := lossyfs.Available(); err != nil {
-		t.Skip("FUSE power-loss tests need /dev/fuse and root or fusermount: " + err.Error())
-	}
+	requireFUSE(t)
 	exe, err := os.Executable()
 	require.NoError(t, err)
 	cmd := exec.Command(exe)
@@ -229,8 +227,8 @@ func TestRemoteUnmountBusy(t *testing.T) {
 	require.NoError(t, err)
 	err = r.Unmount()
 	assert.True(t, errors.Is(err, lossyfs.ErrBusy), "an open descriptor keeps the mount busy: %v", err)
-	f.Close() // the connection is aborted, so this cannot hang
 	assert.False(t, isMountPoint(t, dir), "the busy mount is detached")
+	f.Close() // the connection is aborted, so this cannot hang
 	_, err = r.Reboot()
 	require.NoError(t, err, "a busy unmount leaves the server usable")
 	require.NoError(t, r.Unmount())
@@ -259,9 +257,7 @@ func TestRemoteSkipsOtherOutput(t *testing.T) {
 }
 
 func TestRemoteStartDeadline(t *testing.T) {
-	if err := lossyfs.Available(); err != nil {
-		t.Skip("FUSE power-loss tests need /dev/fuse and root or fusermount: " + err.Error())
-	}
+	requireFUSE(t)
 	exe, err := os.Executable()
 	require.NoError(t, err)
 	cmd := exec.Command(exe)
