@@ -46,7 +46,7 @@
 // suite cuts the power on an in-memory crash file system before every
 // operation, and kills a child at named operations. Without it those cases
 // skip; a backend whose library does its own I/O still gets power loss over
-// FUSE (internal/lossyfs, as root or with fusermount), served from a child
+// FUSE (internal/lossyfs, as root with /dev/fuse), served from a child
 // process so that a library mapping its files cannot deadlock with it.
 //
 // # Capabilities
