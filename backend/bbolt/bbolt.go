@@ -67,14 +67,14 @@ func Open(ctx context.Context, cfg backend.Config) (backend.WAL, error) {
 		return nil, err
 	}
 	path := filepath.Join(cfg.Dir, FileName)
+	store := kv.Store{Name: Name, File: path}
 	w := &wal{
-		store: kv.Store{Name: Name, File: path},
+		store: store,
+		log:   kv.NewLog(store, kv.VFSFiles(fs), cfg.Dir),
 		sync:  cfg.Sync,
-		files: kv.VFSFiles(fs),
-		dir:   cfg.Dir,
 	}
 	if _, err := fs.Stat(path); errors.Is(err, os.ErrNotExist) {
-		if err := w.create(fs, opts); err != nil {
+		if err := w.create(fs, cfg.Dir, opts); err != nil {
 			return nil, err
 		}
 	} else if err != nil {
@@ -105,11 +105,7 @@ func Open(ctx context.Context, cfg backend.Config) (backend.WAL, error) {
 		return nil, w.mapError("open", err)
 	}
 	w.db.NoSync = cfg.Sync == backend.SyncNone
-	err = w.loadBounds()
-	if err == nil {
-		err = w.store.CheckCloseRecord(w.files, w.dir, w.first, w.last)
-	}
-	if err != nil {
+	if err := w.loadBounds(); err != nil {
 		w.release()
 		return nil, err
 	}
@@ -118,10 +114,10 @@ func Open(ctx context.Context, cfg backend.Config) (backend.WAL, error) {
 
 // create makes a new database atomically: bbolt initializes it (and syncs
 // it) under a temporary name, the bucket is created, and the file is renamed
-// into place and the directory fsync'd. bbolt alone would leave a new file's
+// into place and its directory, dir, fsync'd. bbolt alone would leave a new file's
 // directory entry unsynced, and a crash during its initialization would
 // leave a file too short to open.
-func (w *wal) create(fs vfs.FS, opts *bolt.Options) error {
+func (w *wal) create(fs vfs.FS, dir string, opts *bolt.Options) error {
 	tmp := w.store.File + ".tmp"
 	if err := fs.Remove(tmp); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("bbolt: remove %s: %w", tmp, err)
@@ -146,8 +142,8 @@ func (w *wal) create(fs vfs.FS, opts *bolt.Options) error {
 	if err := fs.Rename(tmp, w.store.File); err != nil {
 		return fmt.Errorf("bbolt: rename %s: %w", tmp, err)
 	}
-	if err := fs.SyncDir(w.dir); err != nil {
-		return fmt.Errorf("bbolt: sync %s: %w", w.dir, err)
+	if err := fs.SyncDir(dir); err != nil {
+		return fmt.Errorf("bbolt: sync %s: %w", dir, err)
 	}
 	return nil
 }

@@ -48,7 +48,7 @@ func (salvager) Salvage(ctx context.Context, cfg backend.Config) (backend.Salvag
 	if err := checkMetaPages(fs, path); err != nil {
 		return backend.SalvageReport{}, refuse(path, err)
 	}
-	w := &wal{store: kv.Store{Name: Name, File: path}, files: kv.VFSFiles(fs), dir: cfg.Dir}
+	w := &wal{store: kv.Store{Name: Name, File: path}}
 	var sc kv.Scan
 	err := w.withBucket(opts, true, func(b *bolt.Bucket) error {
 		var err error
@@ -64,7 +64,7 @@ func (salvager) Salvage(ctx context.Context, cfg backend.Config) (backend.Salvag
 	if err != nil {
 		return backend.SalvageReport{}, refuse(path, err)
 	}
-	return w.store.Salvage(sc, w.files, cfg.Dir, func(from []byte) ([]backend.SalvagedFile, error) {
+	return w.store.Salvage(sc, kv.VFSFiles(fs), cfg.Dir, func(from []byte) ([]backend.SalvagedFile, error) {
 		before, err := fs.Stat(path)
 		if err != nil {
 			return nil, fmt.Errorf("bbolt: stat %s: %w", path, err)
