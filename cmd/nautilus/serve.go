@@ -69,14 +69,25 @@ func serve(args []string, stdout, stderr io.Writer) int {
 			}
 		})
 	})
-	if err != nil {
-		var ce *broker.ConfigError
-		if errors.As(err, &ce) && overridden[ce.Key] != "" {
-			ce.File, ce.Line = "", 0 // the value came from the flag
-			return usageError(fs, stderr, "--%s: %v", overridden[ce.Key], err)
+	// configError reports a *broker.ConfigError as the flag's when a flag
+	// set the key, else as the file's.
+	configError := func(ce *broker.ConfigError) int {
+		if name := overridden[ce.Key]; name != "" {
+			ce.File, ce.Line = "", 0
+			return usageError(fs, stderr, "--%s: %v", name, ce)
 		}
-		fmt.Fprintf(stderr, "nautilus serve: %v\n", err) // it names the file
+		if ce.File == "" {
+			ce.File = *configPath
+		}
+		fmt.Fprintf(stderr, "nautilus serve: %v\n", ce)
 		return exitUsage
+	}
+	var ce *broker.ConfigError
+	if errors.As(err, &ce) {
+		return configError(ce)
+	} else if err != nil {
+		fmt.Fprintf(stderr, "nautilus serve: %v\n", err)
+		return exitFailure
 	}
 	if len(cfg.Sources) == 0 {
 		log.Warn("no sources configured: every request is answered with no data", "config", *configPath)
@@ -110,11 +121,10 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	b, err := broker.New(ctx, cfg, opts)
 	if err != nil {
 		srv.Close()
-		fmt.Fprintf(stderr, "nautilus serve: %v\n", err)
-		var ce *broker.ConfigError
 		if errors.As(err, &ce) {
-			return exitUsage
+			return configError(ce)
 		}
+		fmt.Fprintf(stderr, "nautilus serve: %v\n", err)
 		return exitFailure
 	}
 	handler.Serve(b)
