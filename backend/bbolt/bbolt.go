@@ -45,12 +45,14 @@ var bucket = []byte("wal")
 
 func init() {
 	backend.Register(Name, backend.DriverFunc(Open))
+	backend.RegisterParamChecker(Name, backend.ParamCheckerFunc(func(cfg backend.Config) error {
+		_, err := boltOptions(cfg)
+		return err
+	}))
 }
 
-// Open opens the bbolt WAL in cfg.Dir, creating it if missing. backend.Open
-// calls it through the registry and wraps it; call backend.Open rather than
-// this.
-func Open(ctx context.Context, cfg backend.Config) (backend.WAL, error) {
+// boltOptions reads the params Open takes into bbolt's options.
+func boltOptions(cfg backend.Config) (*bolt.Options, error) {
 	p := backend.NewParams(cfg)
 	opts := &bolt.Options{
 		Timeout:         lockTimeout,
@@ -59,7 +61,15 @@ func Open(ctx context.Context, cfg backend.Config) (backend.WAL, error) {
 		FreelistType:    bolt.FreelistMapType,
 		InitialMmapSize: int(p.Int64(ParamInitialMmapSize, defaultMmapSize)),
 	}
-	if err := p.Err(); err != nil {
+	return opts, p.Err()
+}
+
+// Open opens the bbolt WAL in cfg.Dir, creating it if missing. backend.Open
+// calls it through the registry and wraps it; call backend.Open rather than
+// this.
+func Open(ctx context.Context, cfg backend.Config) (backend.WAL, error) {
+	opts, err := boltOptions(cfg)
+	if err != nil {
 		return nil, err
 	}
 	fs := cfg.FileSystem()
@@ -92,7 +102,7 @@ func Open(ctx context.Context, cfg backend.Config) (backend.WAL, error) {
 		w.file = f
 		return f, err
 	}
-	err := w.call("open", true, func(*kv.Guard) error {
+	err = w.call("open", true, func(*kv.Guard) error {
 		var err error
 		w.db, err = bolt.Open(path, 0o600, &main)
 		return err

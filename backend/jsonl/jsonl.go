@@ -51,13 +51,9 @@ type wal struct {
 // torn tail, and finishes an interrupted TruncateFront. It is the driver
 // registered as "jsonl"; use backend.Open, which adds the shared machinery.
 func Open(ctx context.Context, cfg backend.Config) (backend.WAL, error) {
-	p := backend.NewParams(cfg)
-	segBytes := p.Int64(ParamSegmentBytes, DefaultSegmentBytes)
-	if err := p.Err(); err != nil {
+	segBytes, err := segmentBytes(cfg)
+	if err != nil {
 		return nil, err
-	}
-	if segBytes < 1 {
-		return nil, fmt.Errorf("jsonl: param %s=%d: want a size of at least 1 byte", ParamSegmentBytes, segBytes)
 	}
 	fs := cfg.FileSystem()
 	rec, err := inspect(ctx, fs, cfg.Dir)

@@ -12,6 +12,7 @@ import (
 func init() {
 	backend.RegisterInspector("jsonl", checker{})
 	backend.RegisterSalvager("jsonl", checker{})
+	backend.RegisterParamChecker("jsonl", backend.ParamCheckerFunc(checkParams))
 }
 
 // checker is the jsonl backend's backend.Inspector and backend.Salvager, for
@@ -102,10 +103,22 @@ func highestIndex(data []byte) uint64 {
 	return high
 }
 
+// segmentBytes reads the params Open takes.
+func segmentBytes(cfg backend.Config) (int64, error) {
+	p := backend.NewParams(cfg)
+	n := p.Int64(ParamSegmentBytes, DefaultSegmentBytes)
+	if err := p.Err(); err != nil {
+		return 0, err
+	}
+	if n < 1 {
+		return 0, fmt.Errorf("jsonl: param %s=%d: want a size of at least 1 byte", ParamSegmentBytes, n)
+	}
+	return n, nil
+}
+
 // checkParams refuses the params Open refuses, so a tool given a wrong one
 // says so as Open would.
 func checkParams(cfg backend.Config) error {
-	p := backend.NewParams(cfg)
-	p.Int64(ParamSegmentBytes, DefaultSegmentBytes)
-	return p.Err()
+	_, err := segmentBytes(cfg)
+	return err
 }

@@ -50,6 +50,12 @@ func init() {
 // driver opens Pebble WALs with the given test-only options.
 type driver struct{ opts *Options }
 
+// CheckParams refuses the params Open refuses, touching nothing.
+func (driver) CheckParams(cfg backend.Config) error {
+	_, err := parseParams(cfg)
+	return err
+}
+
 // Open opens the Pebble WAL in cfg.Dir, on disk. backend.Open calls it
 // through the registry; call backend.Open rather than this.
 func (d driver) Open(ctx context.Context, cfg backend.Config) (backend.WAL, error) {
