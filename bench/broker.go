@@ -32,7 +32,8 @@ const brokerSessions = 4
 // exposure until it holds every type.
 var brokerIntents = [...]string{"employee pii", "cve vulnerability", "budget financial", "employee records"}
 
-// brokerSources is BROKER.md's registry A.
+// brokerSources are three static sources, hr, fin and nvd, as in the
+// examples of docs/broker.md.
 func brokerSources() []broker.Source {
 	return []broker.Source{
 		{ID: "hr", Type: "static", Classification: "cui", DataTypes: []string{"pii", "employee"}},
@@ -80,7 +81,7 @@ const brokerRequestKinds = brokerSessions * len(brokerIntents)
 // then needs to store the backlog (Broker.Flush) is added to Drain, outside
 // the window.
 func newBrokerTrial(ctx context.Context, r row, dir string) (*trial, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
 	cfg := broker.Config{
