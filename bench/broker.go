@@ -48,7 +48,7 @@ func brokerRows(o Options, subjects []subject, run int) []row {
 	var rows []row
 	for i, mode := range o.Sync {
 		for _, c := range o.Clients {
-			r := row{workload: WorkloadBroker, sync: mode, size: 0, batch: 1, concurrency: c, ops: o.Ops, run: run}
+			r := row{workload: WorkloadBroker, sync: mode, size: 0, batch: 1, concurrency: c, ops: rowOps(o.Ops, c, o.Rounds), run: run}
 			if i == 0 { // the no-WAL row does not depend on the WAL's sync mode
 				noWAL := r
 				noWAL.subject, noWAL.mode = subject{name: NoWAL}, BrokerSync
