@@ -39,10 +39,10 @@ type fdatasyncFile struct {
 }
 
 func openFdatasync(_ context.Context, o storeOptions) (store, error) {
-	if err := os.MkdirAll(o.dir, 0o755); err != nil {
+	if err := os.MkdirAll(o.dir, 0o700); err != nil {
 		return nil, err
 	}
-	f, err := os.OpenFile(filepath.Join(o.dir, "fdatasync.log"), os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o644)
+	f, err := os.OpenFile(filepath.Join(o.dir, "fdatasync.log"), os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, err
 	}
@@ -290,10 +290,10 @@ type bboltRaw struct {
 var bboltBucket = []byte("wal")
 
 func openBboltRaw(_ context.Context, o storeOptions) (store, error) {
-	if err := os.MkdirAll(o.dir, 0o755); err != nil {
+	if err := os.MkdirAll(o.dir, 0o700); err != nil {
 		return nil, err
 	}
-	db, err := bolt.Open(filepath.Join(o.dir, "bbolt.db"), 0o644, &bolt.Options{NoSync: o.sync == backend.SyncNone})
+	db, err := bolt.Open(filepath.Join(o.dir, "bbolt.db"), 0o600, &bolt.Options{NoSync: o.sync == backend.SyncNone})
 	if err != nil {
 		return nil, err
 	}

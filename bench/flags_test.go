@@ -88,6 +88,24 @@ func TestParseFlagsHelpPrintsUsage(t *testing.T) {
 	assert.Contains(t, out.String(), "fdatasync")
 }
 
+// TestUsagePrintsOneDefaultPerFlag guards against a usage string that states
+// its default when the flag package appends "(default …)" too.
+func TestUsagePrintsOneDefaultPerFlag(t *testing.T) {
+	var out strings.Builder
+	_, err := ParseFlags([]string{"-h"}, &out)
+	require.ErrorIs(t, err, flag.ErrHelp)
+	_, defaults, ok := strings.Cut(out.String(), "Flags:\n")
+	require.True(t, ok, "usage has a Flags section:\n%s", out.String())
+	// PrintDefaults starts each flag with "  -name" and indents its usage
+	// text below; a flag's entry runs to the next one.
+	entries := strings.Split(defaults, "\n  -")
+	require.Greater(t, len(entries), 10, "one entry per flag:\n%s", defaults)
+	for _, e := range entries {
+		assert.LessOrEqual(t, strings.Count(e, "(default"), 1, "flag -%s states its default twice", e)
+	}
+	assert.Contains(t, defaults, "(default 1000000)", "-records states its own default once")
+}
+
 func TestSubjectsOrderPutsEachRawLibraryAfterItsBackend(t *testing.T) {
 	got := orderSubjects([]string{"tidwall-raw", "pebble", "bbolt-raw", "memory", "jsonl", "fdatasync",
 		"tidwall", "pebble-raw", "bbolt", "custom"})
