@@ -96,8 +96,9 @@ func ParseFlags(args []string, usage io.Writer) (Command, error) {
 func printUsage(fs *flag.FlagSet, w io.Writer) {
 	fmt.Fprintf(w, "Usage: walbench [flags]\n\n"+
 		"Measures Append latency and throughput, replay and truncation of every WAL\n"+
-		"backend side by side with baselines: fdatasync on a plain file, the raw\n"+
-		"libraries (tidwall-raw, pebble-raw, bbolt-raw) and the no-I/O memory backend;\n"+
+		"backend side by side with baselines: fdatasync on a plain file and on a\n"+
+		"preallocated one (fdatasync-prealloc, the disk's limit), the raw libraries\n"+
+		"(tidwall-raw, pebble-raw, bbolt-raw) and the no-I/O memory backend;\n"+
 		"and the broker's request latency without a WAL, with one, and async.\n"+
 		"See docs/benchmarks.md.\n\nFlags:\n")
 	fs.SetOutput(w)

@@ -107,15 +107,15 @@ func TestUsagePrintsOneDefaultPerFlag(t *testing.T) {
 }
 
 func TestSubjectsOrderPutsEachRawLibraryAfterItsBackend(t *testing.T) {
-	got := orderSubjects([]string{"tidwall-raw", "pebble", "bbolt-raw", "memory", "jsonl", "fdatasync",
-		"tidwall", "pebble-raw", "bbolt", "custom"})
-	assert.Equal(t, []string{"fdatasync", "memory", "bbolt", "bbolt-raw", "custom", "jsonl",
+	got := orderSubjects([]string{"tidwall-raw", "pebble", "bbolt-raw", "memory", "fdatasync-prealloc", "jsonl",
+		"fdatasync", "tidwall", "pebble-raw", "bbolt", "custom"})
+	assert.Equal(t, []string{"fdatasync", "fdatasync-prealloc", "memory", "bbolt", "bbolt-raw", "custom", "jsonl",
 		"pebble", "pebble-raw", "tidwall", "tidwall-raw"}, got)
 }
 
 func TestPlanRunsReplayOncePerBackendAndSkipsUnsupportedRows(t *testing.T) {
 	o := DefaultOptions()
-	o.Backends = []string{"memory", Fdatasync}
+	o.Backends = []string{"memory", Fdatasync, FdatasyncPrealloc}
 	o.Workloads = []string{WorkloadAppend, WorkloadReplay, WorkloadTruncate}
 	o.Sync = []backend.SyncMode{backend.SyncAlways, backend.SyncNone}
 	o.Concurrency = []int{1, 8}
@@ -126,10 +126,10 @@ func TestPlanRunsReplayOncePerBackendAndSkipsUnsupportedRows(t *testing.T) {
 	for _, r := range rows {
 		count[r.workload]++
 		if r.workload == WorkloadTruncate {
-			assert.NotEqual(t, Fdatasync, r.subject.name, "a plain file has no front to drop")
+			assert.Equal(t, "memory", r.subject.name, "a plain file has no front to drop")
 		}
 	}
-	assert.Equal(t, 2*2*2*2, count[WorkloadAppend], "runs × modes × writers × backends")
-	assert.Equal(t, 2*2, count[WorkloadReplay], "runs × backends: the sync mode changes no replay")
+	assert.Equal(t, 2*2*2*3, count[WorkloadAppend], "runs × modes × writers × backends")
+	assert.Equal(t, 2*3, count[WorkloadReplay], "runs × backends: the sync mode changes no replay")
 	assert.Equal(t, 2*2, count[WorkloadTruncate], "runs × modes × memory")
 }

@@ -197,7 +197,7 @@ func TestMainBrokerRowsCompareWithTheDefault(t *testing.T) {
 }
 
 func TestBaselinesAppendReplayAndTruncate(t *testing.T) {
-	for _, name := range []string{Fdatasync, TidwallRaw, PebbleRaw, BboltRaw} {
+	for _, name := range []string{Fdatasync, FdatasyncPrealloc, TidwallRaw, PebbleRaw, BboltRaw} {
 		t.Run(name, func(t *testing.T) {
 			o := Options{Backends: []string{name}, Workloads: []string{WorkloadAppend, WorkloadReplay, WorkloadTruncate},
 				Ops: 96, Records: 300, Size: 64, Batch: 3, Concurrency: []int{1, 3}, Clients: []int{1},

@@ -153,7 +153,7 @@ func (o Options) plan() ([]row, error) {
 				}
 				for _, c := range conc {
 					for _, s := range subjects {
-						if wl == WorkloadTruncate && s.name == Fdatasync {
+						if wl == WorkloadTruncate && plainFile(s.name) {
 							continue // a plain file has no front to drop
 						}
 						r := row{subject: s, workload: wl, sync: mode, size: o.Size, batch: o.Batch,

@@ -34,7 +34,7 @@ func TestEveryBuiltInBackendIsARow(t *testing.T) {
 		assert.Contains(t, backend.Drivers(), name)
 		assert.Contains(t, bench.DefaultOptions().Backends, name)
 	}
-	for _, name := range []string{bench.Fdatasync, bench.TidwallRaw, bench.PebbleRaw, bench.BboltRaw} {
+	for _, name := range []string{bench.Fdatasync, bench.FdatasyncPrealloc, bench.TidwallRaw, bench.PebbleRaw, bench.BboltRaw} {
 		assert.Contains(t, bench.DefaultOptions().Backends, name)
 	}
 }
