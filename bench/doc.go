@@ -38,8 +38,9 @@
 // fdatasync-prealloc, tidwall-raw and bbolt-raw baselines one per commit
 // call, by construction (a bbolt commit issues two fdatasyncs and counts as
 // one, as the bbolt backend's does; fdatasync-prealloc adds one for each
-// further 64 MiB it allocates mid-row); for pebble-raw, the syncs pebble issues on its files,
-// counted by wrapping its vfs.FS, since pebble's commit pipeline merges them.
+// further 64 MiB it allocates mid-row); for pebble-raw, the syncs pebble
+// issues on its files, counted by wrapping its vfs.FS, since pebble's commit
+// pipeline merges them.
 //
 // # Reports
 //
