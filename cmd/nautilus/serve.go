@@ -110,6 +110,8 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		return exitFailure
 	}
 	srv := cfg.API.Server(handler)
+	// TLS handshake and connection errors go to the structured log.
+	srv.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelWarn)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	// /healthz answers, /readyz says 503, until replay is done.
