@@ -46,9 +46,7 @@ func NewRateLimiter(cfg RateLimitConfig, now func() time.Time) *RateLimiter {
 	if cfg.RequestsPerSecond <= 0 {
 		return nil
 	}
-	if cfg.Burst <= 0 {
-		cfg = APIConfig{RateLimit: cfg}.withDefaults().RateLimit
-	}
+	cfg = cfg.withDefaults()
 	if now == nil {
 		now = time.Now
 	}

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -54,16 +55,23 @@ func (c APIConfig) withDefaults() APIConfig {
 		}
 	}
 	fillDefaults(c.intSettings())
-	if c.RateLimit.RequestsPerSecond > 0 && c.RateLimit.Burst == 0 {
-		c.RateLimit.Burst = max(1, int(c.RateLimit.RequestsPerSecond+0.999999))
-	}
+	c.RateLimit = c.RateLimit.withDefaults()
 	return c
+}
+
+// withDefaults makes the burst of a limit that is on at least one second's
+// worth of requests.
+func (r RateLimitConfig) withDefaults() RateLimitConfig {
+	if r.RequestsPerSecond > 0 && r.Burst == 0 {
+		r.Burst = max(1, int(math.Ceil(r.RequestsPerSecond)))
+	}
+	return r
 }
 
 func (c *APIConfig) intSettings() []intSetting {
 	return []intSetting{
 		{"api.max_connections", &c.MaxConnections, DefaultMaxConnections},
-		{"api.rate_limit.burst", &c.RateLimit.Burst, 0},
+		{"api.rate_limit.burst", &c.RateLimit.Burst, 0}, // its default depends on the rate
 	}
 }
 
