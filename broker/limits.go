@@ -7,7 +7,8 @@ import (
 
 // LimitsConfig bounds what one request may put into the broker, so that no
 // caller can grow a session, the store or the WAL without bound. Zero values
-// take the defaults.
+// take the defaults. The HTTP API checks the field sizes as it decodes a
+// request; Broker.Handle checks AgentsPerSession under the session lock.
 type LimitsConfig struct {
 	SessionIDBytes int `yaml:"session_id_bytes"` // context.session_id and the id in GET /v1/sessions/{id}
 	AgentIDBytes   int `yaml:"agent_id_bytes"`
