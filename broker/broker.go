@@ -59,6 +59,9 @@ type RequestError struct {
 }
 
 func (e *RequestError) Error() string {
+	if e.Field == "" {
+		return "broker: bad request: " + e.Msg
+	}
 	return fmt.Sprintf("broker: bad request: %s: %s", e.Field, e.Msg)
 }
 

@@ -20,6 +20,8 @@ type Config struct {
 	Escalation   []EscalationPack   `yaml:"escalation"`
 	SessionStore SessionStoreConfig `yaml:"session_store"`
 	Persistence  PersistenceConfig  `yaml:"persistence"`
+	API          APIConfig          `yaml:"api"`
+	Limits       LimitsConfig       `yaml:"limits"`
 }
 
 // Source is a data source the broker routes to.
@@ -54,6 +56,15 @@ type PersistenceConfig struct {
 	WALBackend string            `yaml:"wal_backend"` // default jsonl
 	WALSync    string            `yaml:"wal_sync"`    // "always" (default) or "none"
 	WALParams  map[string]string `yaml:"wal_params"`
+}
+
+// APIConfig configures the HTTP API.
+type APIConfig struct {
+	// Transport: see transport.go.
+	TLS            TLSConfig       `yaml:"tls"`
+	Timeouts       TimeoutsConfig  `yaml:"timeouts"`
+	MaxConnections int             `yaml:"max_connections"` // default DefaultMaxConnections
+	RateLimit      RateLimitConfig `yaml:"rate_limit"`
 }
 
 // Persistence modes.
@@ -128,12 +139,15 @@ func (c Config) withDefaults() Config {
 	if c.Persistence.WALSync == "" {
 		c.Persistence.WALSync = "always"
 	}
+	c.API = c.API.withDefaults()
+	c.Limits = c.Limits.withDefaults()
 	return c
 }
 
 // resolvePaths makes relative paths relative to dir.
 func (c Config) resolvePaths(dir string) Config {
-	for _, p := range []*string{&c.SessionStore.SQLitePath, &c.Persistence.WALPath} {
+	for _, p := range []*string{&c.SessionStore.SQLitePath, &c.Persistence.WALPath,
+		&c.API.TLS.CertFile, &c.API.TLS.KeyFile, &c.API.TLS.ClientCAFile} {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(dir, *p)
 		}
@@ -203,6 +217,12 @@ func (c Config) Validate() error {
 	}
 	if _, err := backend.ParseSyncMode(c.Persistence.WALSync); err != nil {
 		return configErr("persistence.wal_sync", "unknown value %q (want always or none)", c.Persistence.WALSync)
+	}
+	if err := c.API.validate(); err != nil {
+		return err
+	}
+	if err := c.Limits.validate(); err != nil {
+		return err
 	}
 	if c.Persistence.WALEnabled {
 		if !contains(backend.Drivers(), c.Persistence.WALBackend) {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -134,5 +135,49 @@ func TestParseConfigErrorsNameTheKey(t *testing.T) {
 		var ce *ConfigError
 		require.True(t, errors.As(err, &ce), "%s: %v", tc.yaml, err)
 		require.Equal(t, tc.key, ce.Key, "%s: %v", tc.yaml, err)
+	}
+}
+
+func TestParseConfigTransportAndLimits(t *testing.T) {
+	c, err := ParseConfig([]byte(`
+api:
+  tls: {cert_file: tls/server.pem, key_file: tls/server-key.pem, client_ca_file: /etc/ca.pem}
+  timeouts: {read: 5s, write: 1m, idle: 90s}
+  max_connections: 10
+  rate_limit: {requests_per_second: 2.5}
+limits: {session_id_bytes: 64, intent_bytes: 1024, agents_per_session: 4}
+`), "/etc/nautilus", env(nil))
+	require.NoError(t, err)
+	require.Equal(t, TLSConfig{CertFile: "/etc/nautilus/tls/server.pem", KeyFile: "/etc/nautilus/tls/server-key.pem",
+		ClientCAFile: "/etc/ca.pem"}, c.API.TLS)
+	require.Equal(t, TimeoutsConfig{Read: 5 * time.Second, Write: time.Minute, Idle: 90 * time.Second}, c.API.Timeouts)
+	require.Equal(t, 10, c.API.MaxConnections)
+	require.Equal(t, RateLimitConfig{RequestsPerSecond: 2.5, Burst: 3}, c.API.RateLimit)
+	require.Equal(t, LimitsConfig{SessionIDBytes: 64, AgentIDBytes: DefaultAgentIDBytes, IntentBytes: 1024,
+		LabelBytes: DefaultLabelBytes, AgentsPerSession: 4}, c.Limits)
+
+	c, err = ParseConfig([]byte("sources: []\n"), "/d", env(nil))
+	require.NoError(t, err)
+	require.Equal(t, APIConfig{Timeouts: TimeoutsConfig{Read: DefaultReadTimeout, Write: DefaultWriteTimeout,
+		Idle: DefaultIdleTimeout}, MaxConnections: DefaultMaxConnections}, c.API, "no TLS and no rate limit by default")
+
+	for _, tc := range []struct{ yaml, key, msg string }{
+		{"api: {timeouts: {read: 5}}", "api.timeouts.read", `want a duration such as 30s, got "5"`},
+		{"api: {timeouts: {idle: -1s}}", "api.timeouts.idle", "want a positive duration"},
+		{"api: {max_connections: -1}", "api.max_connections", "want a positive number"},
+		{"api: {rate_limit: {requests_per_second: -1}}", "api.rate_limit.requests_per_second", "want a positive number"},
+		{"api: {rate_limit: {burst: -2}}", "api.rate_limit.burst", "want a positive number"},
+		{"api: {tls: {key_file: k.pem}}", "api.tls.cert_file", "missing: key_file is set"},
+		{"api: {tls: {cert_file: c.pem}}", "api.tls.key_file", "missing: cert_file is set"},
+		{"api: {tls: {client_ca_file: ca.pem}}", "api.tls.cert_file", "client_ca_file needs TLS"},
+		{"api: {tls: {certfile: c.pem}}", "api.tls.certfile", "unknown key"},
+		{"limits: {intent_bytes: -1}", "limits.intent_bytes", "want a positive number"},
+		{"limits: {session_ids: 3}", "limits.session_ids", "unknown key"},
+	} {
+		_, err := ParseConfig([]byte(tc.yaml), "/d", env(nil))
+		var ce *ConfigError
+		require.True(t, errors.As(err, &ce), "%s: %v", tc.yaml, err)
+		require.Equal(t, tc.key, ce.Key, "%s: %v", tc.yaml, err)
+		require.Contains(t, ce.Err.Error(), tc.msg)
 	}
 }

@@ -48,6 +48,9 @@ func (b *Broker) handle(ctx context.Context, req Request, answered chan struct{}
 		defer b.release(s)
 		mem = s.mem.Clone()
 		before = stateOf(s.mem, sessionID)
+		if err := b.cfg.Limits.checkAgents(before, req.AgentID); err != nil {
+			return Response{}, err
+		}
 	} else {
 		mem = memoryOf("", before)
 	}

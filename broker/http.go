@@ -1,14 +1,17 @@
 package broker
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math"
+	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync/atomic"
+	"time"
 )
 
 // MaxRequestBytes bounds a POST /v1/request body.
@@ -18,8 +21,10 @@ const MaxRequestBytes = 1 << 20
 // rest with 503 until Serve hands it the broker, which is how /readyz stays
 // 503 while the WAL is replayed.
 type Handler struct {
-	broker atomic.Pointer[Broker]
-	mux    *http.ServeMux
+	broker  atomic.Pointer[Broker]
+	mux     *http.ServeMux
+	limiter *RateLimiter
+	rateKey RateKey
 }
 
 // HandlerOptions configure a Handler; nil means the defaults.
@@ -27,11 +32,22 @@ type HandlerOptions struct {
 	// Metrics serves GET /metrics (nil: 404), typically promhttp.HandlerFor
 	// over the registry given as Options.Registerer.
 	Metrics http.Handler
+	// RateLimiter, when set, limits the /v1 requests of each RateKey; an
+	// answer over the limit is 429 with Retry-After.
+	RateLimiter *RateLimiter
+	// RateKey names the caller a request is counted against (nil: ClientIP).
+	RateKey RateKey
 }
 
 // NewHandler returns a Handler that is not ready yet.
 func NewHandler(opts *HandlerOptions) *Handler {
-	h := &Handler{mux: http.NewServeMux()}
+	h := &Handler{mux: http.NewServeMux(), rateKey: ClientIP}
+	if opts != nil {
+		h.limiter = opts.RateLimiter
+		if opts.RateKey != nil {
+			h.rateKey = opts.RateKey
+		}
+	}
 	h.mux.HandleFunc("POST /v1/request", h.request)
 	h.mux.HandleFunc("GET /v1/sessions/{id}", h.session)
 	h.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -54,7 +70,20 @@ func NewHandler(opts *HandlerOptions) *Handler {
 func (h *Handler) Serve(b *Broker) { h.broker.Store(b) }
 
 // ServeHTTP implements http.Handler.
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h.limiter != nil && strings.HasPrefix(r.URL.Path, "/v1/") {
+		if ok, wait := h.limiter.Allow(h.rateKey(r)); !ok {
+			w.Header().Set("Retry-After", strconv.Itoa(int(max(1, math.Ceil(wait.Seconds())))))
+			writeError(w, http.StatusTooManyRequests, "rate limit exceeded: retry after "+wait.Round(time.Millisecond).String())
+			return
+		}
+	}
+	if _, pattern := h.mux.Handler(r); pattern == "" {
+		serveUnrouted(h.mux, w, r)
+		return
+	}
+	h.mux.ServeHTTP(w, r)
+}
 
 func (h *Handler) ready(w http.ResponseWriter) *Broker {
 	b := h.broker.Load()
@@ -76,18 +105,17 @@ func (h *Handler) request(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body over %d bytes", MaxRequestBytes))
 			return
 		}
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			writeError(w, http.StatusRequestTimeout, "reading request body: "+err.Error())
+			return
+		}
 		writeError(w, http.StatusBadRequest, "reading request body: "+err.Error())
 		return
 	}
-	var req Request
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		writeError(w, http.StatusBadRequest, "request body is not a valid request: "+err.Error())
-		return
-	}
-	if dec.More() {
-		writeError(w, http.StatusBadRequest, "request body has data after the JSON object")
+	req, err := decodeRequest(body, b.cfg.Limits)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 
@@ -119,6 +147,10 @@ func (h *Handler) session(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.PathValue("id")
+	if err := b.cfg.Limits.checkSessionID("session id", id); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
 	st, ok, err := b.Session(r.Context(), id)
 	switch {
 	case err != nil:
@@ -128,6 +160,43 @@ func (h *Handler) session(w http.ResponseWriter, r *http.Request) {
 	default:
 		writeJSON(w, http.StatusOK, st)
 	}
+}
+
+// serveUnrouted answers a request no route matches: the mux's 404 or 405
+// (with its Allow header) as a JSON error, a redirect as the mux makes it.
+func serveUnrouted(mux *http.ServeMux, w http.ResponseWriter, r *http.Request) {
+	cw := &statusCatcher{ResponseWriter: w}
+	mux.ServeHTTP(cw, r)
+	switch cw.status {
+	case http.StatusNotFound:
+		writeError(w, cw.status, fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path))
+	case http.StatusMethodNotAllowed:
+		writeError(w, cw.status, fmt.Sprintf("method %s not allowed on %s (allowed: %s)",
+			r.Method, r.URL.Path, w.Header().Get("Allow")))
+	}
+}
+
+// statusCatcher holds back a 404 or 405 and its text body; any other answer
+// goes through.
+type statusCatcher struct {
+	http.ResponseWriter
+	status int
+}
+
+func (c *statusCatcher) WriteHeader(code int) {
+	if code == http.StatusNotFound || code == http.StatusMethodNotAllowed {
+		c.status = code
+		c.Header().Del("X-Content-Type-Options")
+		return
+	}
+	c.ResponseWriter.WriteHeader(code)
+}
+
+func (c *statusCatcher) Write(p []byte) (int, error) {
+	if c.status != 0 {
+		return len(p), nil
+	}
+	return c.ResponseWriter.Write(p)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

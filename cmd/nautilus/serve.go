@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os/signal"
 	"syscall"
 	"time"
@@ -98,18 +97,26 @@ func serve(args []string, stdout, stderr io.Writer) int {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	handler := broker.NewHandler(&broker.HandlerOptions{Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})})
+	handler := broker.NewHandler(&broker.HandlerOptions{
+		Metrics:     promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
+		RateLimiter: broker.NewRateLimiter(cfg.API.RateLimit, nil),
+	})
 
-	ln, err := net.Listen("tcp", *bind)
-	if err != nil {
-		fmt.Fprintf(stderr, "nautilus serve: listen on %s: %v\n", *bind, err)
+	ln, err := cfg.API.Listen(*bind)
+	if errors.As(err, &ce) {
+		return configError(ce)
+	} else if err != nil {
+		fmt.Fprintf(stderr, "nautilus serve: %v\n", err)
 		return exitFailure
 	}
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	srv := cfg.API.Server(handler)
+	// TLS handshake and connection errors go to the structured log.
+	srv.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelWarn)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	// /healthz answers, /readyz says 503, until replay is done.
-	log.Info("listening", "addr", ln.Addr().String(), "mode", cfg.Persistence.Mode,
+	log.Info("listening", "addr", ln.Addr().String(), "tls", cfg.API.TLS.CertFile != "",
+		"mtls", cfg.API.TLS.ClientCAFile != "", "mode", cfg.Persistence.Mode,
 		"wal_enabled", cfg.Persistence.WALEnabled, "wal_backend", cfg.Persistence.WALBackend)
 
 	opts := &broker.Options{Logger: log, Registerer: reg}

@@ -45,6 +45,9 @@ func TestBadConfigExits2NamingTheKey(t *testing.T) {
 		{"bad mode", registryA + "persistence: {mode: eventually}\n", nil, `persistence.mode: unknown mode "eventually"`},
 		{"bad classification", "sources: [{id: x, type: static, classification: secretish, data_types: [a]}]\n", nil, "sources[0].classification"},
 		{"bad wal param", registryA + "persistence: {wal_enabled: true, wal_params: {no_such_param: 1}}\n", nil, "persistence.wal_params"},
+		{"missing TLS certificate", registryA + "api: {tls: {cert_file: nope.pem, key_file: nope-key.pem}}\n", nil, "api.tls.cert_file: load "},
+		{"TLS key without certificate", registryA + "api: {tls: {key_file: k.pem}}\n", nil, "api.tls.cert_file: missing"},
+		{"bad timeout", registryA + "api: {timeouts: {write: soon}}\n", nil, `api.timeouts.write: want a duration such as 30s, got "soon"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			sub := t.TempDir()
