@@ -73,7 +73,10 @@
 // failed flush without end, so on a failing disk it would never return. Open
 // therefore fails on the first background error Pebble reports while it
 // opens (and when ctx is done), leaving that pebble.Open to finish, or not,
-// in the background; its DB is closed if it does.
+// in the background; its DB is closed if it does. Corruption found by
+// Pebble's background reads while it opens also fails the Open, but only
+// once pebble.Open has returned and its DB is closed, since reads never
+// stall it: the failed Open leaves no lock behind.
 //
 // Pebble calls its logger's Fatalf when it cannot go on, for example when a
 // write or fsync of its WAL fails. Fatalf panics with a *FatalError; a panic

@@ -212,6 +212,10 @@ func startOver(fs pebblevfs.FS, cfg backend.Config, dir string) (bool, error) {
 // returns and retries a failed flush without end: on a failing disk it never
 // returns. So a background error while it runs fails the open, as does ctx;
 // the abandoned pebble.Open is left to finish, and its DB closed if it does.
+// Corruption is the exception: it comes from reads (table stats and
+// compactions start before pebble.Open returns), which never stall it, and
+// an abandoned DB would hold Pebble's lock past the failed Open, so openDB
+// waits for pebble.Open and closes the DB before it fails.
 func (w *wal) openDB(ctx context.Context, opts *pebble.Options, background <-chan error) (*pebble.DB, error) {
 	type result struct {
 		db  *pebble.DB
@@ -237,15 +241,31 @@ func (w *wal) openDB(ctx context.Context, opts *pebble.Options, background <-cha
 			}
 		}()
 	}
-	select {
-	case r := <-opened:
-		return r.db, w.mapError("open", r.err)
-	case err := <-background:
-		abandon()
-		return nil, w.mapError("open", fmt.Errorf("background work failed while opening: %w", err))
-	case <-ctx.Done():
-		abandon()
-		return nil, ctx.Err()
+	var corrupt error
+	for {
+		select {
+		case r := <-opened:
+			if r.err != nil || corrupt == nil {
+				return r.db, w.mapError("open", r.err)
+			}
+			err := w.mapError("open", corrupt)
+			if cerr := w.store.Run("close", false, func(*kv.Guard) error { return r.db.Close() }); cerr != nil {
+				err = errors.Join(err, w.mapError("close", cerr))
+			}
+			return nil, err
+		case err := <-background:
+			if isCorruption(err) {
+				if corrupt == nil {
+					corrupt = fmt.Errorf("background work found corruption while opening: %w", err)
+				}
+				continue
+			}
+			abandon()
+			return nil, w.mapError("open", fmt.Errorf("background work failed while opening: %w", err))
+		case <-ctx.Done():
+			abandon()
+			return nil, ctx.Err()
+		}
 	}
 }
 
@@ -309,7 +329,7 @@ func (w *wal) mapError(op string, err error) error {
 	if errors.As(err, &ce) {
 		return err
 	}
-	if pebble.IsCorruptionError(err) || errors.Is(err, pebble.ErrCorruption) {
+	if isCorruption(err) {
 		return w.store.Corrupt(nil, 0, "pebble reports corruption during "+op, err)
 	}
 	if errors.Is(err, vfs.ErrWouldBlock) {
@@ -320,6 +340,11 @@ func (w *wal) mapError(op string, err error) error {
 			Err: fmt.Errorf("holds no Pebble store: %w (%w)", backend.ErrForeignFile, err)}
 	}
 	return fmt.Errorf("pebble: %s %s: %w", op, w.store.File, err)
+}
+
+// isCorruption reports whether err is Pebble's report of damaged data.
+func isCorruption(err error) bool {
+	return pebble.IsCorruptionError(err) || errors.Is(err, pebble.ErrCorruption)
 }
 
 // closeDB closes Pebble, turning a panic into an error.
