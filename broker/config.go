@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -20,6 +21,15 @@ type Config struct {
 	Escalation   []EscalationPack   `yaml:"escalation"`
 	SessionStore SessionStoreConfig `yaml:"session_store"`
 	Persistence  PersistenceConfig  `yaml:"persistence"`
+
+	// Agents is the agent registry; with agents configured, a request's
+	// agent must be one, and its clearance and purpose come from it.
+	Agents        map[string]Agent    `yaml:"agents"`
+	API           APIConfig           `yaml:"api"`
+	SessionTokens SessionTokensConfig `yaml:"session_tokens"`
+	PurposeTTL    PurposeTTLConfig    `yaml:"purpose_ttl"`
+
+	ids *identities // the secrets, once read (LoadConfig reads them)
 }
 
 // Source is a data source the broker routes to.
@@ -128,12 +138,14 @@ func (c Config) withDefaults() Config {
 	if c.Persistence.WALSync == "" {
 		c.Persistence.WALSync = "always"
 	}
-	return c
+	return c.identityDefaults()
 }
 
 // resolvePaths makes relative paths relative to dir.
 func (c Config) resolvePaths(dir string) Config {
-	for _, p := range []*string{&c.SessionStore.SQLitePath, &c.Persistence.WALPath} {
+	c.API.Keys = append([]APIKey(nil), c.API.Keys...) // the caller's slices stay as they were
+	c.SessionTokens.SigningKeys = append([]SigningKeyConfig(nil), c.SessionTokens.SigningKeys...)
+	for _, p := range append([]*string{&c.SessionStore.SQLitePath, &c.Persistence.WALPath}, c.secretPaths()...) {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(dir, *p)
 		}
@@ -141,8 +153,28 @@ func (c Config) resolvePaths(dir string) Config {
 	return c
 }
 
-// Validate reports the first mistake in c (after defaults) as a *ConfigError.
+// Validate reports the first mistake in c (after defaults) as a
+// *ConfigError. Unless LoadConfig has read them already, it reads the
+// secrets the file names, from the environment and from files.
 func (c Config) Validate() error {
+	var lookup func(string) (string, bool)
+	if c.ids == nil {
+		lookup = os.LookupEnv
+	}
+	_, err := c.validate(lookup)
+	return err
+}
+
+// validate is Validate reading secrets with lookup (nil: only check the
+// settings) and returning them.
+func (c Config) validate(lookup func(string) (string, bool)) (*identities, error) {
+	if err := c.validateStorage(); err != nil {
+		return nil, err
+	}
+	return c.validateIdentity(lookup)
+}
+
+func (c Config) validateStorage() error {
 	c = c.withDefaults()
 	ids := map[string]bool{}
 	for i, s := range c.Sources {

@@ -30,6 +30,9 @@ func (b *Broker) handle(ctx context.Context, req Request, answered chan struct{}
 		answered = make(chan struct{})
 		defer close(answered)
 	}
+	if req, err = b.admit(ctx, req); err != nil {
+		return Response{}, err
+	}
 	if strings.TrimSpace(req.AgentID) == "" {
 		return Response{}, &RequestError{Field: "agent_id", Msg: "missing"}
 	}
@@ -48,6 +51,9 @@ func (b *Broker) handle(ctx context.Context, req Request, answered chan struct{}
 		defer b.release(s)
 		mem = s.mem.Clone()
 		before = stateOf(s.mem, sessionID)
+		if err := b.checkSession(ctx, before, req); err != nil {
+			return Response{}, err
+		}
 	} else {
 		mem = memoryOf("", before)
 	}
@@ -96,6 +102,9 @@ func (b *Broker) handle(ctx context.Context, req Request, answered chan struct{}
 		Denials:        r.denials,
 		RuleTrace:      r.trace,
 		Exposure:       after.Clone(),
+	}
+	if b.tokens != nil && sessionID != "" {
+		resp.SessionID, resp.SessionToken = sessionID, b.tokens.Mint(sessionID, req.AgentID)
 	}
 	for _, id := range r.routed {
 		rows := b.sources[id].Rows

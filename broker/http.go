@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync/atomic"
 )
 
@@ -32,8 +33,8 @@ type HandlerOptions struct {
 // NewHandler returns a Handler that is not ready yet.
 func NewHandler(opts *HandlerOptions) *Handler {
 	h := &Handler{mux: http.NewServeMux()}
-	h.mux.HandleFunc("POST /v1/request", h.request)
-	h.mux.HandleFunc("GET /v1/sessions/{id}", h.session)
+	h.mux.Handle("POST /v1/request", h.v1(h.request))
+	h.mux.Handle("GET /v1/sessions/{id}", h.v1(h.session))
 	h.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -56,19 +57,31 @@ func (h *Handler) Serve(b *Broker) { h.broker.Store(b) }
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
 
-func (h *Handler) ready(w http.ResponseWriter) *Broker {
-	b := h.broker.Load()
-	if b == nil {
-		writeError(w, http.StatusServiceUnavailable, "not ready: replaying the WAL")
-	}
-	return b
+// v1 runs a /v1 route: 503 until the broker is ready, then, with api.keys
+// configured, 401 unless the request carries "Authorization: Bearer" with
+// one of them; the route finds the caller with CallerFrom.
+func (h *Handler) v1(route func(http.ResponseWriter, *http.Request, *Broker)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b := h.broker.Load()
+		if b == nil {
+			writeError(w, http.StatusServiceUnavailable, "not ready: replaying the WAL")
+			return
+		}
+		secret, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		caller, authed, ok := b.authenticate(secret)
+		if !ok {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="nautilus"`)
+			writeError(w, http.StatusUnauthorized, "missing or unknown API key (Authorization: Bearer <key>)")
+			return
+		}
+		if authed {
+			r = r.WithContext(WithCaller(r.Context(), caller))
+		}
+		route(w, r, b)
+	})
 }
 
-func (h *Handler) request(w http.ResponseWriter, r *http.Request) {
-	b := h.ready(w)
-	if b == nil {
-		return
-	}
+func (h *Handler) request(w http.ResponseWriter, r *http.Request, b *Broker) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxRequestBytes))
 	if err != nil {
 		var tooBig *http.MaxBytesError
@@ -96,9 +109,12 @@ func (h *Handler) request(w http.ResponseWriter, r *http.Request) {
 	resp, err := b.handle(r.Context(), req, answered)
 	if err != nil {
 		var bad *RequestError
+		var forbidden *ForbiddenError
 		switch {
 		case errors.As(err, &bad):
 			writeError(w, http.StatusBadRequest, err.Error())
+		case errors.As(err, &forbidden):
+			writeError(w, http.StatusForbidden, err.Error())
 		case errors.Is(err, ErrClosed):
 			writeError(w, http.StatusServiceUnavailable, err.Error())
 		default:
@@ -113,14 +129,13 @@ func (h *Handler) request(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (h *Handler) session(w http.ResponseWriter, r *http.Request) {
-	b := h.ready(w)
-	if b == nil {
-		return
-	}
+func (h *Handler) session(w http.ResponseWriter, r *http.Request, b *Broker) {
 	id := r.PathValue("id")
-	st, ok, err := b.Session(r.Context(), id)
+	st, ok, err := b.SessionFor(r.Context(), id)
+	var forbidden *ForbiddenError
 	switch {
+	case errors.As(err, &forbidden):
+		writeError(w, http.StatusForbidden, err.Error())
 	case err != nil:
 		writeError(w, http.StatusInternalServerError, err.Error())
 	case !ok:

@@ -158,8 +158,11 @@ func firePurposeExpired(m *Memory, now time.Time) []decision {
 	return []decision{{denyAll, "deny", fmt.Sprintf("session purpose expired (ttl %gs)", ttl)}}
 }
 
+// fireBlockEscalated denies every PII source the request would reach, by
+// the source's data, not by the intent's wording: "employee" reaches hr as
+// surely as "pii" does.
 func fireBlockEscalated(m *Memory, _ time.Time) []decision {
-	if !hasFlag(m, flagPIIFinancial) || !contains(slotStrings(theIntent(m), "data_types"), "pii") {
+	if !hasFlag(m, flagPIIFinancial) {
 		return nil
 	}
 	var out []decision
