@@ -67,7 +67,10 @@ func (h *Handler) v1(route func(http.ResponseWriter, *http.Request, *Broker)) ht
 			writeError(w, http.StatusServiceUnavailable, "not ready: replaying the WAL")
 			return
 		}
-		secret, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		secret, bearer := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !bearer {
+			secret = "" // a key without the scheme, or in another, is no key
+		}
 		caller, authed, ok := b.authenticate(secret)
 		if !ok {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="nautilus"`)
