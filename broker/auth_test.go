@@ -137,7 +137,7 @@ func TestAuthBearerRequired(t *testing.T) {
 			require.NotContains(t, body["error"], secretA, "the answer never echoes a secret")
 		}
 		// A key in another scheme or without the scheme is no bearer key.
-		for _, hdr := range []string{secretA, "Basic " + secretA, "bearer " + secretA, "Bearer  " + secretA} {
+		for _, hdr := range []string{secretA, "Basic " + secretA, "Bearer" + secretA, "Bearer  " + secretA} {
 			req, _ := http.NewRequest(http.MethodGet, c.url+"/v1/sessions/s", nil)
 			req.Header.Set("Authorization", hdr)
 			resp, err := c.hc.Do(req)
@@ -145,7 +145,13 @@ func TestAuthBearerRequired(t *testing.T) {
 			code, _ := decodeBody(t, resp)
 			require.Equal(t, http.StatusUnauthorized, code, "Authorization %q", hdr)
 		}
-		code, _, _ := c.do(http.MethodGet, "/healthz", "")
+		req, _ := http.NewRequest(http.MethodGet, c.url+"/v1/sessions/s", nil)
+		req.Header.Set("Authorization", "bEARER "+secretA)
+		resp, err := c.hc.Do(req)
+		require.NoError(t, err)
+		code, _ := decodeBody(t, resp)
+		require.Equal(t, http.StatusNotFound, code, "the scheme is case-insensitive")
+		code, _, _ = c.do(http.MethodGet, "/healthz", "")
 		require.Equal(t, http.StatusOK, code, "health needs no key")
 		code, r := c.as(secretA).ask("agent-a", "cve", sid("s"))
 		require.Equal(t, http.StatusOK, code, "%v", r)

@@ -67,11 +67,7 @@ func (h *Handler) v1(route func(http.ResponseWriter, *http.Request, *Broker)) ht
 			writeError(w, http.StatusServiceUnavailable, "not ready: replaying the WAL")
 			return
 		}
-		secret, bearer := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !bearer {
-			secret = "" // a key without the scheme, or in another, is no key
-		}
-		caller, authed, ok := b.authenticate(secret)
+		caller, authed, ok := b.authenticate(bearerSecret(r.Header.Get("Authorization")))
 		if !ok {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="nautilus"`)
 			writeError(w, http.StatusUnauthorized, "missing or unknown API key (Authorization: Bearer <key>)")
@@ -82,6 +78,17 @@ func (h *Handler) v1(route func(http.ResponseWriter, *http.Request, *Broker)) ht
 		}
 		route(w, r, b)
 	})
+}
+
+// bearerSecret returns the credential of an "Authorization: Bearer" header
+// (the scheme is case-insensitive); a key without the scheme, or in
+// another, is no key.
+func bearerSecret(header string) string {
+	scheme, secret, ok := strings.Cut(header, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return ""
+	}
+	return secret
 }
 
 func (h *Handler) request(w http.ResponseWriter, r *http.Request, b *Broker) {
