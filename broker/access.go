@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/nautilus-go/nautilus/broker/identity"
 )
@@ -73,7 +74,7 @@ func (b *Broker) admit(ctx context.Context, req Request) (Request, error) {
 			return req, &ForbiddenError{Field: "agent_id", Msg: fmt.Sprintf("%q is not the agent of key %q", req.AgentID, caller.KeyID)}
 		}
 	}
-	if req.AgentID == "" {
+	if strings.TrimSpace(req.AgentID) == "" {
 		return req, &RequestError{Field: "agent_id", Msg: "missing"}
 	}
 	rc := &req.Context

@@ -143,8 +143,6 @@ func (c Config) withDefaults() Config {
 
 // resolvePaths makes relative paths relative to dir.
 func (c Config) resolvePaths(dir string) Config {
-	c.API.Keys = append([]APIKey(nil), c.API.Keys...) // the caller's slices stay as they were
-	c.SessionTokens.SigningKeys = append([]SigningKeyConfig(nil), c.SessionTokens.SigningKeys...)
 	for _, p := range append([]*string{&c.SessionStore.SQLitePath, &c.Persistence.WALPath}, c.secretPaths()...) {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(dir, *p)

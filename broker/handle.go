@@ -3,7 +3,6 @@ package broker
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 )
 
@@ -32,9 +31,6 @@ func (b *Broker) handle(ctx context.Context, req Request, answered chan struct{}
 	}
 	if req, err = b.admit(ctx, req); err != nil {
 		return Response{}, err
-	}
-	if strings.TrimSpace(req.AgentID) == "" {
-		return Response{}, &RequestError{Field: "agent_id", Msg: "missing"}
 	}
 
 	requestID := newRequestID()
