@@ -432,3 +432,28 @@ func TestHandleTrustsInProcessCallers(t *testing.T) {
 	_, ok = CallerFrom(context.Background())
 	require.False(t, ok)
 }
+
+// Compartments come from the registry alone: a source needing one is
+// denied to an agent lacking it, whatever the request says.
+func TestCompartmentsFromRegistry(t *testing.T) {
+	sources := append(registryA(), Source{ID: "sigint", Type: "static", Classification: "cui",
+		DataTypes: []string{"intercepts"}, Compartments: []string{"si"}})
+	cfg := authConfig(sources)
+	a := cfg.Agents["agent-a"]
+	a.Compartments = []string{"si", "tk"}
+	cfg.Agents["agent-a"] = a
+	eachServer(t, cfg, nil, func(t *testing.T, c client) {
+		_, r := c.as(secretA).ask("", "intercepts", nil)
+		require.Equal(t, []any{"sigint"}, r["sources_queried"])
+		code, r := c.as(secretB).ask("", "intercepts", map[string]any{"compartments": []string{"si"}})
+		require.Equal(t, http.StatusBadRequest, code, "a request cannot claim compartments: %v", r)
+		_, r = c.as(secretB).ask("", "intercepts", nil)
+		require.Equal(t, []any{"sigint"}, r["sources_denied"])
+		d := r["denials"].([]any)[0].(map[string]any)
+		require.Equal(t, ruleClassification, d["rule_name"])
+		require.Equal(t, "agent lacks compartments [si]", d["reason"])
+	})
+	b := newBroker(t, memoryConfig(sources), nil)
+	require.Equal(t, []string{"sigint"}, ask(t, b, "", "agent-a", "intercepts").SourcesDenied,
+		"without a registry nobody holds a compartment")
+}

@@ -34,12 +34,14 @@ type Config struct {
 
 // Source is a data source the broker routes to.
 type Source struct {
-	ID              string           `yaml:"id"`
-	Type            string           `yaml:"type"` // "static": returns Rows
-	Classification  string           `yaml:"classification"`
-	DataTypes       []string         `yaml:"data_types"`
-	AllowedPurposes []string         `yaml:"allowed_purposes"` // empty: any purpose
-	Rows            []map[string]any `yaml:"rows"`
+	ID              string   `yaml:"id"`
+	Type            string   `yaml:"type"` // "static": returns Rows
+	Classification  string   `yaml:"classification"`
+	DataTypes       []string `yaml:"data_types"`
+	AllowedPurposes []string `yaml:"allowed_purposes"` // empty: any purpose
+	// Compartments a request's agent must all hold (from the registry).
+	Compartments []string         `yaml:"compartments"`
+	Rows         []map[string]any `yaml:"rows"`
 }
 
 // EscalationPack raises a session's classification once every trigger data
@@ -201,6 +203,9 @@ func (c Config) validateStorage() error {
 			if strings.TrimSpace(t) == "" {
 				return configErr(fmt.Sprintf("%s.data_types[%d]", key, j), "empty data type")
 			}
+		}
+		if err := checkCompartments(key+".compartments", s.Compartments); err != nil {
+			return err
 		}
 	}
 	packs := map[string]bool{}

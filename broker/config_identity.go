@@ -16,6 +16,9 @@ type Agent struct {
 	// Clearance is the highest level a request of the agent may claim; a
 	// request without one gets it.
 	Clearance string `yaml:"clearance"`
+	// Compartments the agent holds; a source with compartments is denied
+	// to an agent lacking any of them.
+	Compartments []string `yaml:"compartments"`
 	// DefaultPurpose is the purpose of a request that names none.
 	DefaultPurpose string `yaml:"default_purpose"`
 	// ShareSessionsWith lists the agents that may read and write the
@@ -127,6 +130,9 @@ func (c Config) validateIdentity(lookup func(string) (string, bool)) (*identitie
 		}
 		if rank(a.Clearance) < 0 {
 			return nil, configErr(key+".clearance", "unknown level %q (want one of %s)", a.Clearance, strings.Join(ladder, ", "))
+		}
+		if err := checkCompartments(key+".compartments", a.Compartments); err != nil {
+			return nil, err
 		}
 		for j, other := range a.ShareSessionsWith {
 			if _, ok := c.Agents[other]; !ok {
@@ -253,6 +259,15 @@ func readSecret(key, env, file string, min int, lookup func(string) (string, boo
 		return nil, configErr(key, "the secret in %s is %d bytes, want at least %d", what, len(secret), min)
 	}
 	return secret, nil
+}
+
+func checkCompartments(key string, compartments []string) error {
+	for i, c := range compartments {
+		if strings.TrimSpace(c) == "" {
+			return configErr(fmt.Sprintf("%s[%d]", key, i), "empty compartment")
+		}
+	}
+	return nil
 }
 
 func sortedMapKeys[V any](m map[string]V) []string {

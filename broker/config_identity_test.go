@@ -78,6 +78,8 @@ func TestIdentityConfigErrors(t *testing.T) {
 		{"agents: {a: {clearance: ultra}}", "agents.a.clearance", `unknown level "ultra"`},
 		{"agents: {a: {clearance: secret, share_sessions_with: [z]}}", "agents.a.share_sessions_with[0]", `unknown agent "z"`},
 		{"agents: {a: {clearence: secret}}", "agents.a.clearence", "unknown key"},
+		{"agents: {a: {clearance: secret, compartments: [si, \"\"]}}", "agents.a.compartments[1]", "empty compartment"},
+		{"sources: [{id: s, type: static, classification: cui, data_types: [x], compartments: [\" \"]}]", "sources[0].compartments[0]", "empty compartment"},
 		{reg + "api: {keys: [{agent: a, secret_env: GOOD}]}", "api.keys[0].id", "missing"},
 		{reg + "api: {keys: [{id: k, agent: z, secret_env: GOOD}]}", "api.keys[0].agent", `unknown agent "z"`},
 		{reg + "api: {keys: [{id: k, secret_env: GOOD}]}", "api.keys[0]", "set agent"},

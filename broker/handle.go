@@ -57,6 +57,7 @@ func (b *Broker) handle(ctx context.Context, req Request, answered chan struct{}
 	intentTypes := analyzeIntent(req.Intent, b.knownTypes)
 	mem.mustAssert(Fact{Template: tmplAgent, Slots: Slots{
 		"agent_id": req.AgentID, "clearance": req.Context.Clearance, "purpose": req.Context.Purpose,
+		"compartments": sortedSet(b.cfg.Agents[req.AgentID].Compartments),
 	}})
 	mem.mustAssert(Fact{Template: tmplIntent, Slots: Slots{"text": req.Intent, "data_types": intentTypes}})
 	for _, src := range b.cfg.Sources {
