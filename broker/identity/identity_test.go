@@ -109,3 +109,33 @@ func TestNewTokensRefusesWeakKeys(t *testing.T) {
 	_, err := NewTokens([]SigningKey{key("k1")}, 0, nil)
 	require.Error(t, err)
 }
+
+// FuzzVerify changes a valid token's bytes: whatever Verify accepts must
+// carry the claims the key signed, so no edit forges a session or agent.
+func FuzzVerify(f *testing.F) {
+	tk, err := NewTokens([]SigningKey{key("k1"), key("k2")}, time.Hour, nil)
+	require.NoError(f, err)
+	tok := tk.Mint("s1", "agent-a")
+	want, err := tk.Verify(tok)
+	require.NoError(f, err)
+	f.Add(0, byte('x'), false)
+	f.Add(3, byte('2'), false)          // key id k1 -> k2
+	f.Add(len(tok)-1, byte('A'), false) // last MAC character
+	f.Add(len(tok)/2, byte('.'), true)  // insert a separator
+	f.Add(len(tok)-5, byte('\n'), true) // base64 decoders skip newlines
+	f.Fuzz(func(t *testing.T, at int, b byte, insert bool) {
+		if at < 0 || at >= len(tok) {
+			return
+		}
+		var edited string
+		if insert {
+			edited = tok[:at] + string([]byte{b}) + tok[at:]
+		} else {
+			edited = tok[:at] + string([]byte{b}) + tok[at+1:]
+		}
+		got, err := tk.Verify(edited)
+		if err == nil && got != want {
+			t.Fatalf("edited token %q verified with claims %+v", edited, got)
+		}
+	})
+}
