@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/nautilus-go/nautilus/backend"
+	"github.com/nautilus-go/nautilus/broker/identity"
 )
 
 // Request is one agent's request for data.
@@ -25,9 +26,12 @@ type Request struct {
 
 // RequestContext carries the session and the agent's credentials.
 type RequestContext struct {
-	SessionID string `json:"session_id"` // empty: no session tracking
-	Clearance string `json:"clearance"`
-	Purpose   string `json:"purpose"`
+	SessionID string `json:"session_id"` // empty: no session tracking, or a new one with tokens on
+	// SessionToken, from an earlier answer, names the session instead of
+	// SessionID and binds it to the agent.
+	SessionToken string `json:"session_token,omitempty"`
+	Clearance    string `json:"clearance"`
+	Purpose      string `json:"purpose"`
 	// PurposeTTLSeconds, when > 0 on a session's first such request, starts
 	// the session's purpose clock: once it runs out every source is denied.
 	PurposeTTLSeconds float64 `json:"purpose_ttl_seconds,omitempty"`
@@ -43,6 +47,10 @@ type Response struct {
 	Denials        []Denial                    `json:"denials"`
 	RuleTrace      []string                    `json:"rule_trace"`
 	Exposure       State                       `json:"exposure"`
+	// SessionID and SessionToken name the request's session when session
+	// tokens are on: the token is what the next request presents.
+	SessionID    string `json:"session_id,omitempty"`
+	SessionToken string `json:"session_token,omitempty"`
 }
 
 // Denial says which rule denied a source, and why.
@@ -80,6 +88,8 @@ type Broker struct {
 	wal        backend.WAL // nil with the WAL off
 	async      bool
 	metrics    *metrics
+	ids        *identities
+	tokens     *identity.Tokens // nil with session tokens off
 
 	sessMu   sync.Mutex
 	sessions map[string]*session
@@ -104,7 +114,13 @@ type Broker struct {
 // store has not been written.
 func New(ctx context.Context, cfg Config, opts *Options) (*Broker, error) {
 	cfg = cfg.withDefaults()
-	if err := cfg.Validate(); err != nil {
+	ids := cfg.ids
+	if ids == nil {
+		var err error
+		if ids, err = cfg.validate(os.LookupEnv); err != nil {
+			return nil, err
+		}
+	} else if _, err := cfg.validate(nil); err != nil {
 		return nil, err
 	}
 	o := opts.withDefaults()
@@ -117,6 +133,14 @@ func New(ctx context.Context, cfg Config, opts *Options) (*Broker, error) {
 		sessions: map[string]*session{},
 		truncate: make(chan struct{}, 1),
 		stop:     make(chan struct{}),
+		ids:      ids,
+	}
+	if cfg.SessionTokens.Enabled {
+		t, err := identity.NewTokens(ids.tokens, time.Duration(cfg.SessionTokens.TTLSeconds)*time.Second, o.Now)
+		if err != nil {
+			return nil, &ConfigError{Key: "session_tokens", Err: err}
+		}
+		b.tokens = t
 	}
 	for _, s := range cfg.Sources {
 		b.sources[s.ID] = s

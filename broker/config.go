@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -20,18 +21,28 @@ type Config struct {
 	Escalation   []EscalationPack   `yaml:"escalation"`
 	SessionStore SessionStoreConfig `yaml:"session_store"`
 	Persistence  PersistenceConfig  `yaml:"persistence"`
-	API          APIConfig          `yaml:"api"`
 	Limits       LimitsConfig       `yaml:"limits"`
+
+	// Agents is the agent registry; with agents configured, a request's
+	// agent must be one, and its clearance and purpose come from it.
+	Agents        map[string]Agent    `yaml:"agents"`
+	API           APIConfig           `yaml:"api"`
+	SessionTokens SessionTokensConfig `yaml:"session_tokens"`
+	PurposeTTL    PurposeTTLConfig    `yaml:"purpose_ttl"`
+
+	ids *identities // the secrets, once read (LoadConfig reads them)
 }
 
 // Source is a data source the broker routes to.
 type Source struct {
-	ID              string           `yaml:"id"`
-	Type            string           `yaml:"type"` // "static": returns Rows
-	Classification  string           `yaml:"classification"`
-	DataTypes       []string         `yaml:"data_types"`
-	AllowedPurposes []string         `yaml:"allowed_purposes"` // empty: any purpose
-	Rows            []map[string]any `yaml:"rows"`
+	ID              string   `yaml:"id"`
+	Type            string   `yaml:"type"` // "static": returns Rows
+	Classification  string   `yaml:"classification"`
+	DataTypes       []string `yaml:"data_types"`
+	AllowedPurposes []string `yaml:"allowed_purposes"` // empty: any purpose
+	// Compartments a request's agent must all hold (from the registry).
+	Compartments []string         `yaml:"compartments"`
+	Rows         []map[string]any `yaml:"rows"`
 }
 
 // EscalationPack raises a session's classification once every trigger data
@@ -56,15 +67,6 @@ type PersistenceConfig struct {
 	WALBackend string            `yaml:"wal_backend"` // default jsonl
 	WALSync    string            `yaml:"wal_sync"`    // "always" (default) or "none"
 	WALParams  map[string]string `yaml:"wal_params"`
-}
-
-// APIConfig configures the HTTP API.
-type APIConfig struct {
-	// Transport: see transport.go.
-	TLS            TLSConfig       `yaml:"tls"`
-	Timeouts       TimeoutsConfig  `yaml:"timeouts"`
-	MaxConnections int             `yaml:"max_connections"` // default DefaultMaxConnections
-	RateLimit      RateLimitConfig `yaml:"rate_limit"`
 }
 
 // Persistence modes.
@@ -141,13 +143,14 @@ func (c Config) withDefaults() Config {
 	}
 	c.API = c.API.withDefaults()
 	c.Limits = c.Limits.withDefaults()
-	return c
+	return c.identityDefaults()
 }
 
 // resolvePaths makes relative paths relative to dir.
 func (c Config) resolvePaths(dir string) Config {
-	for _, p := range []*string{&c.SessionStore.SQLitePath, &c.Persistence.WALPath,
-		&c.API.TLS.CertFile, &c.API.TLS.KeyFile, &c.API.TLS.ClientCAFile} {
+	paths := []*string{&c.SessionStore.SQLitePath, &c.Persistence.WALPath,
+		&c.API.TLS.CertFile, &c.API.TLS.KeyFile, &c.API.TLS.ClientCAFile}
+	for _, p := range append(paths, c.secretPaths()...) {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(dir, *p)
 		}
@@ -155,8 +158,28 @@ func (c Config) resolvePaths(dir string) Config {
 	return c
 }
 
-// Validate reports the first mistake in c (after defaults) as a *ConfigError.
+// Validate reports the first mistake in c (after defaults) as a
+// *ConfigError. Unless LoadConfig has read them already, it reads the
+// secrets the file names, from the environment and from files.
 func (c Config) Validate() error {
+	var lookup func(string) (string, bool)
+	if c.ids == nil {
+		lookup = os.LookupEnv
+	}
+	_, err := c.validate(lookup)
+	return err
+}
+
+// validate is Validate reading secrets with lookup (nil: only check the
+// settings) and returning them.
+func (c Config) validate(lookup func(string) (string, bool)) (*identities, error) {
+	if err := c.validateStorage(); err != nil {
+		return nil, err
+	}
+	return c.validateIdentity(lookup)
+}
+
+func (c Config) validateStorage() error {
 	c = c.withDefaults()
 	ids := map[string]bool{}
 	for i, s := range c.Sources {
@@ -185,6 +208,9 @@ func (c Config) Validate() error {
 			if strings.TrimSpace(t) == "" {
 				return configErr(fmt.Sprintf("%s.data_types[%d]", key, j), "empty data type")
 			}
+		}
+		if err := checkCompartments(key+".compartments", s.Compartments); err != nil {
+			return err
 		}
 	}
 	packs := map[string]bool{}

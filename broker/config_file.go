@@ -94,13 +94,15 @@ func parseConfig(data []byte, dir string, lookup func(string) (string, bool), ov
 	if override != nil {
 		override(&c)
 	}
-	if err := c.Validate(); err != nil {
+	ids, err := c.validate(lookup)
+	if err != nil {
 		var ce *ConfigError
 		if errors.As(err, &ce) {
 			ce.Line = lineOf(doc, ce.Key)
 		}
 		return Config{}, err
 	}
+	c.ids = ids
 	return c, nil
 }
 

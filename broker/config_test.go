@@ -154,7 +154,7 @@ limits: {session_id_bytes: 64, intent_bytes: 1024, agents_per_session: 4}
 	require.Equal(t, 10, c.API.MaxConnections)
 	require.Equal(t, RateLimitConfig{RequestsPerSecond: 2.5, Burst: 3}, c.API.RateLimit)
 	require.Equal(t, LimitsConfig{SessionIDBytes: 64, AgentIDBytes: DefaultAgentIDBytes, IntentBytes: 1024,
-		LabelBytes: DefaultLabelBytes, AgentsPerSession: 4}, c.Limits)
+		SessionTokenBytes: DefaultSessionTokenBytes, LabelBytes: DefaultLabelBytes, AgentsPerSession: 4}, c.Limits)
 
 	c, err = ParseConfig([]byte("sources: []\n"), "/d", env(nil))
 	require.NoError(t, err)

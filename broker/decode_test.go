@@ -45,6 +45,7 @@ func TestHTTPStrictDecoding(t *testing.T) {
 		{"session id over the limit", `{"agent_id":"a","context":{"session_id":"` + id129 + `"}}`, "context.session_id: 129 bytes, over the limit of 128 (limits.session_id_bytes)"},
 		{"agent id over the limit", `{"agent_id":"` + strings.Repeat("a", 900_000) + `"}`, "agent_id: 900000 bytes, over the limit of 128 (limits.agent_id_bytes)"},
 		{"intent over the limit", `{"agent_id":"a","intent":"` + strings.Repeat("x", 4097) + `"}`, "intent: 4097 bytes, over the limit of 4096 (limits.intent_bytes)"},
+		{"session token over the limit", `{"agent_id":"a","context":{"session_token":"` + strings.Repeat("t", 1025) + `"}}`, "context.session_token: 1025 bytes, over the limit of 1024 (limits.session_token_bytes)"},
 		{"clearance over the limit", `{"agent_id":"a","context":{"clearance":"` + strings.Repeat("c", 129) + `"}}`, "context.clearance: 129 bytes, over the limit of 128 (limits.label_bytes)"},
 		{"escaped bytes count once decoded", `{"agent_id":"a","context":{"session_id":"` + strings.Repeat(`\u00e9`, 65) + `"}}`, "context.session_id: 130 bytes"},
 	} {

@@ -67,6 +67,9 @@ func (b *Broker) exposureUpdate(sessionID, requestID string, before State, req R
 		"pii_sources_accessed":      float64(len(sortedSet(after.PIISourcesAccessedList))),
 		"cumulative_classification": ladder[max(level, 0)],
 	}
+	if before.Owner == "" && len(b.cfg.Agents) > 0 {
+		modify["owner"] = req.AgentID
+	}
 	if ttl := req.Context.PurposeTTLSeconds; ttl > 0 && before.PurposeTTLSeconds <= 0 {
 		modify["purpose_start_ts"] = unixSeconds(now)
 		modify["purpose_ttl_seconds"] = ttl

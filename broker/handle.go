@@ -3,7 +3,6 @@ package broker
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 )
 
@@ -30,8 +29,8 @@ func (b *Broker) handle(ctx context.Context, req Request, answered chan struct{}
 		answered = make(chan struct{})
 		defer close(answered)
 	}
-	if strings.TrimSpace(req.AgentID) == "" {
-		return Response{}, &RequestError{Field: "agent_id", Msg: "missing"}
+	if req, err = b.admit(ctx, req); err != nil {
+		return Response{}, err
 	}
 
 	requestID := newRequestID()
@@ -48,6 +47,9 @@ func (b *Broker) handle(ctx context.Context, req Request, answered chan struct{}
 		defer b.release(s)
 		mem = s.mem.Clone()
 		before = stateOf(s.mem, sessionID)
+		if err := b.checkSession(ctx, before, req); err != nil {
+			return Response{}, err
+		}
 		if err := b.cfg.Limits.checkAgents(before, req.AgentID); err != nil {
 			return Response{}, err
 		}
@@ -58,6 +60,7 @@ func (b *Broker) handle(ctx context.Context, req Request, answered chan struct{}
 	intentTypes := analyzeIntent(req.Intent, b.knownTypes)
 	mem.mustAssert(Fact{Template: tmplAgent, Slots: Slots{
 		"agent_id": req.AgentID, "clearance": req.Context.Clearance, "purpose": req.Context.Purpose,
+		"compartments": sortedSet(b.cfg.Agents[req.AgentID].Compartments),
 	}})
 	mem.mustAssert(Fact{Template: tmplIntent, Slots: Slots{"text": req.Intent, "data_types": intentTypes}})
 	for _, src := range b.cfg.Sources {
@@ -99,6 +102,9 @@ func (b *Broker) handle(ctx context.Context, req Request, answered chan struct{}
 		Denials:        r.denials,
 		RuleTrace:      r.trace,
 		Exposure:       after.Clone(),
+	}
+	if b.tokens != nil && sessionID != "" {
+		resp.SessionID, resp.SessionToken = sessionID, b.tokens.Mint(sessionID, req.AgentID)
 	}
 	for _, id := range r.routed {
 		rows := b.sources[id].Rows

@@ -35,21 +35,23 @@ type HandlerOptions struct {
 	// RateLimiter, when set, limits the /v1 requests of each RateKey; an
 	// answer over the limit is 429 with Retry-After.
 	RateLimiter *RateLimiter
-	// RateKey names the caller a request is counted against (nil: ClientIP).
+	// RateKey names the caller a request is counted against (nil: the API
+	// key's id when the request carries a configured key, else ClientIP).
 	RateKey RateKey
 }
 
 // NewHandler returns a Handler that is not ready yet.
 func NewHandler(opts *HandlerOptions) *Handler {
-	h := &Handler{mux: http.NewServeMux(), rateKey: ClientIP}
+	h := &Handler{mux: http.NewServeMux()}
+	h.rateKey = h.callerKey
 	if opts != nil {
 		h.limiter = opts.RateLimiter
 		if opts.RateKey != nil {
 			h.rateKey = opts.RateKey
 		}
 	}
-	h.mux.HandleFunc("POST /v1/request", h.request)
-	h.mux.HandleFunc("GET /v1/sessions/{id}", h.session)
+	h.mux.Handle("POST /v1/request", h.v1(h.request))
+	h.mux.Handle("GET /v1/sessions/{id}", h.v1(h.session))
 	h.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -85,19 +87,53 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.mux.ServeHTTP(w, r)
 }
 
-func (h *Handler) ready(w http.ResponseWriter) *Broker {
-	b := h.broker.Load()
-	if b == nil {
-		writeError(w, http.StatusServiceUnavailable, "not ready: replaying the WAL")
-	}
-	return b
+// v1 runs a /v1 route: 503 until the broker is ready, then, with api.keys
+// configured, 401 unless the request carries "Authorization: Bearer" with
+// one of them; the route finds the caller with CallerFrom.
+func (h *Handler) v1(route func(http.ResponseWriter, *http.Request, *Broker)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b := h.broker.Load()
+		if b == nil {
+			writeError(w, http.StatusServiceUnavailable, "not ready: replaying the WAL")
+			return
+		}
+		caller, authed, ok := b.authenticate(bearerSecret(r.Header.Get("Authorization")))
+		if !ok {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="nautilus"`)
+			writeError(w, http.StatusUnauthorized, "missing or unknown API key (Authorization: Bearer <key>)")
+			return
+		}
+		if authed {
+			r = r.WithContext(WithCaller(r.Context(), caller))
+		}
+		route(w, r, b)
+	})
 }
 
-func (h *Handler) request(w http.ResponseWriter, r *http.Request) {
-	b := h.ready(w)
-	if b == nil {
-		return
+// bearerSecret returns the credential of an "Authorization: Bearer" header
+// (the scheme is case-insensitive); a key without the scheme, or in
+// another, is no key.
+func bearerSecret(header string) string {
+	scheme, secret, ok := strings.Cut(header, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return ""
 	}
+	return secret
+}
+
+// callerKey is the default RateKey: a configured API key's id, so a key
+// cannot escape its limit by changing address, else the client's address,
+// which also limits guessing at keys.
+func (h *Handler) callerKey(r *http.Request) string {
+	if b := h.broker.Load(); b != nil {
+		if caller, authed, ok := b.authenticate(bearerSecret(r.Header.Get("Authorization"))); ok && authed {
+			return "key " + caller.KeyID
+		}
+	}
+	return "ip " + ClientIP(r)
+}
+
+func (h *Handler) request(w http.ResponseWriter, r *http.Request, b *Broker) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxRequestBytes))
 	if err != nil {
 		var tooBig *http.MaxBytesError
@@ -124,9 +160,12 @@ func (h *Handler) request(w http.ResponseWriter, r *http.Request) {
 	resp, err := b.handle(r.Context(), req, answered)
 	if err != nil {
 		var bad *RequestError
+		var forbidden *ForbiddenError
 		switch {
 		case errors.As(err, &bad):
 			writeError(w, http.StatusBadRequest, err.Error())
+		case errors.As(err, &forbidden):
+			writeError(w, http.StatusForbidden, err.Error())
 		case errors.Is(err, ErrClosed):
 			writeError(w, http.StatusServiceUnavailable, err.Error())
 		default:
@@ -141,18 +180,17 @@ func (h *Handler) request(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (h *Handler) session(w http.ResponseWriter, r *http.Request) {
-	b := h.ready(w)
-	if b == nil {
-		return
-	}
+func (h *Handler) session(w http.ResponseWriter, r *http.Request, b *Broker) {
 	id := r.PathValue("id")
 	if err := b.cfg.Limits.checkSessionID("session id", id); err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	st, ok, err := b.Session(r.Context(), id)
+	st, ok, err := b.SessionFor(r.Context(), id)
+	var forbidden *ForbiddenError
 	switch {
+	case errors.As(err, &forbidden):
+		writeError(w, http.StatusForbidden, err.Error())
 	case err != nil:
 		writeError(w, http.StatusInternalServerError, err.Error())
 	case !ok:

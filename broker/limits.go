@@ -13,6 +13,9 @@ type LimitsConfig struct {
 	SessionIDBytes int `yaml:"session_id_bytes"` // context.session_id and the id in GET /v1/sessions/{id}
 	AgentIDBytes   int `yaml:"agent_id_bytes"`
 	IntentBytes    int `yaml:"intent_bytes"`
+	// SessionTokenBytes bounds context.session_token; a token the broker
+	// mints names a session id and an agent id, so it is longer than both.
+	SessionTokenBytes int `yaml:"session_token_bytes"`
 	// LabelBytes bounds every other string field (clearance, purpose).
 	LabelBytes int `yaml:"label_bytes"`
 	// AgentsPerSession bounds agents_seen, the one list of a session that
@@ -23,11 +26,12 @@ type LimitsConfig struct {
 
 // Defaults of the limits section.
 const (
-	DefaultSessionIDBytes   = 128
-	DefaultAgentIDBytes     = 128
-	DefaultIntentBytes      = 4 << 10
-	DefaultLabelBytes       = 128
-	DefaultAgentsPerSession = 64
+	DefaultSessionIDBytes    = 128
+	DefaultAgentIDBytes      = 128
+	DefaultIntentBytes       = 4 << 10
+	DefaultSessionTokenBytes = 1 << 10
+	DefaultLabelBytes        = 128
+	DefaultAgentsPerSession  = 64
 )
 
 // settings lists the limits with their keys and defaults.
@@ -36,6 +40,7 @@ func (l *LimitsConfig) settings() []intSetting {
 		{"limits.session_id_bytes", &l.SessionIDBytes, DefaultSessionIDBytes},
 		{"limits.agent_id_bytes", &l.AgentIDBytes, DefaultAgentIDBytes},
 		{"limits.intent_bytes", &l.IntentBytes, DefaultIntentBytes},
+		{"limits.session_token_bytes", &l.SessionTokenBytes, DefaultSessionTokenBytes},
 		{"limits.label_bytes", &l.LabelBytes, DefaultLabelBytes},
 		{"limits.agents_per_session", &l.AgentsPerSession, DefaultAgentsPerSession},
 	}
@@ -82,6 +87,8 @@ func (l LimitsConfig) fieldLimit(path string) (int, string) {
 		return l.IntentBytes, "limits.intent_bytes"
 	case "context.session_id":
 		return l.SessionIDBytes, "limits.session_id_bytes"
+	case "context.session_token":
+		return l.SessionTokenBytes, "limits.session_token_bytes"
 	}
 	return l.LabelBytes, "limits.label_bytes"
 }

@@ -110,3 +110,29 @@ func TestClientIP(t *testing.T) {
 	r.RemoteAddr = "[2001:db8::1]:443"
 	require.Equal(t, "2001:db8::1", ClientIP(r))
 }
+
+// With API keys configured, the default RateKey counts each key on its own,
+// whatever address it comes from, and callers without a valid key by their
+// address, so guessing at keys is limited too.
+func TestHTTPRateLimitPerAPIKey(t *testing.T) {
+	clock := timeAt(1_000)
+	h := NewHandler(&HandlerOptions{
+		RateLimiter: NewRateLimiter(RateLimitConfig{RequestsPerSecond: 1, Burst: 1}, clock.get),
+	})
+	h.Serve(newBroker(t, authConfig(registryA()), nil))
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	c := client{t: t, url: srv.URL, hc: srv.Client()}
+
+	code, _, _ := c.as(secretA).do(http.MethodGet, "/v1/sessions/s", "")
+	require.Equal(t, http.StatusNotFound, code, "a's one request within the burst")
+	code, _, _ = c.as(secretA).do(http.MethodGet, "/v1/sessions/s", "")
+	require.Equal(t, http.StatusTooManyRequests, code, "a's second request")
+	code, _, _ = c.as(secretB).do(http.MethodGet, "/v1/sessions/s", "")
+	require.Equal(t, http.StatusNotFound, code, "b has a bucket of its own on the same address")
+
+	code, _, _ = c.as("wrong-key-0123456789").do(http.MethodGet, "/v1/sessions/s", "")
+	require.Equal(t, http.StatusUnauthorized, code, "the address's one request")
+	code, _, _ = c.as("another-wrong-key-0123").do(http.MethodGet, "/v1/sessions/s", "")
+	require.Equal(t, http.StatusTooManyRequests, code, "a second guess from the same address")
+}

@@ -108,6 +108,7 @@ func sourceFact(s Source) Fact {
 		"classification":   s.Classification,
 		"data_types":       sortedSet(s.DataTypes),
 		"allowed_purposes": sortedSet(s.AllowedPurposes),
+		"compartments":     sortedSet(s.Compartments),
 		"pii":              isPII(s),
 	}}
 }
@@ -158,8 +159,11 @@ func firePurposeExpired(m *Memory, now time.Time) []decision {
 	return []decision{{denyAll, "deny", fmt.Sprintf("session purpose expired (ttl %gs)", ttl)}}
 }
 
+// fireBlockEscalated denies every PII source the request would reach, by
+// the source's data, not by the intent's wording: "employee" reaches hr as
+// surely as "pii" does.
 func fireBlockEscalated(m *Memory, _ time.Time) []decision {
-	if !hasFlag(m, flagPIIFinancial) || !contains(slotStrings(theIntent(m), "data_types"), "pii") {
+	if !hasFlag(m, flagPIIFinancial) {
 		return nil
 	}
 	var out []decision
@@ -202,13 +206,29 @@ func firePIILimit(m *Memory, _ time.Time) []decision {
 }
 
 func fireClassification(m *Memory, _ time.Time) []decision {
-	clearance := slotString(theAgent(m), "clearance")
+	agent := theAgent(m)
+	clearance, held := slotString(agent, "clearance"), slotStrings(agent, "compartments")
 	var out []decision
 	for _, s := range requestedSources(m) {
-		level := slotString(s, "classification")
-		if rank(clearance) < rank(level) {
+		level, need := slotString(s, "classification"), slotStrings(s, "compartments")
+		switch missing := minus(need, held); {
+		case rank(clearance) < rank(level):
 			out = append(out, decision{slotString(s, "source_id"), "deny",
 				fmt.Sprintf("clearance %q below classification %q", clearance, level)})
+		case len(missing) > 0:
+			out = append(out, decision{slotString(s, "source_id"), "deny",
+				fmt.Sprintf("agent lacks compartments %v", missing)})
+		}
+	}
+	return out
+}
+
+// minus returns the elements of a not in b.
+func minus(a, b []string) []string {
+	var out []string
+	for _, v := range a {
+		if !contains(b, v) {
+			out = append(out, v)
 		}
 	}
 	return out

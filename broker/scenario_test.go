@@ -168,3 +168,35 @@ func TestPurposeAndClassificationRules(t *testing.T) {
 	require.Equal(t, []Denial{{SourceID: denyAll, RuleName: rulePurposeExpired, Reason: "session purpose expired (ttl 60s)"}}, r.Denials)
 	require.Equal(t, "nautilus-routing::"+rulePurposeExpired, r.RuleTrace[0])
 }
+
+// A flagged session reaches no PII source by any word that routes to one:
+// the block follows the source's data, not the intent's wording.
+func TestBlockEscalatedFollowsTheData(t *testing.T) {
+	sources := append(registryA(), Source{ID: "payroll", Type: "static", Classification: "pii",
+		DataTypes: []string{"salary", "staff_records"}})
+	sources[0].DataTypes = append(sources[0].DataTypes, "staff_records")
+	b := newBroker(t, memoryConfig(sources), nil)
+	ask(t, b, "flagged", "agent-a", "employee pii")
+	ask(t, b, "flagged", "agent-a", "budget financial")
+	require.Equal(t, []string{flagPIIFinancial}, stateOfSession(t, b, "flagged").ExposureFlags)
+
+	intents := []string{"employee", "staff records", "staff_records", "EMPLOYEE roster", "salary"}
+	for _, src := range sources {
+		if isPII(src) {
+			intents = append(intents, src.DataTypes...)
+		}
+	}
+	for _, intent := range intents {
+		r := ask(t, b, "flagged", "agent-a", intent)
+		require.Empty(t, r.SourcesQueried, "intent %q", intent)
+		require.NotEmpty(t, r.SourcesDenied, "intent %q", intent)
+		for _, d := range r.Denials {
+			require.Equal(t, ruleBlockEscalated, d.RuleName, "intent %q", intent)
+		}
+	}
+	r := ask(t, b, "flagged", "agent-a", "employee cve")
+	require.Equal(t, []string{"nvd"}, r.SourcesQueried, "non-PII sources are still served")
+	require.Equal(t, []string{"hr"}, r.SourcesDenied)
+	require.Equal(t, []string{"hr", "payroll"}, ask(t, b, "clean", "agent-a", "staff records").SourcesQueried,
+		"an unflagged session is unaffected")
+}

@@ -38,6 +38,9 @@ type State struct {
 	PIIAgents                []string `json:"pii_agents"`
 	ExposureFlags            []string `json:"exposure_flags"`
 	CumulativeClassification string   `json:"cumulative_classification"`
+	// Owner is the agent whose request opened the session, with an agent
+	// registry configured; only it (and those it shares with) may use it.
+	Owner string `json:"owner,omitempty"`
 }
 
 // newState returns the state of a session nothing has happened in yet.
@@ -106,6 +109,7 @@ func memoryOf(sessionID string, s State) *Memory {
 		"purpose_start_ts":          s.PurposeStartTS,
 		"purpose_ttl_seconds":       s.PurposeTTLSeconds,
 		"cumulative_classification": s.CumulativeClassification,
+		"owner":                     s.Owner,
 	}})
 	for cat, values := range s.exposureLists() {
 		for _, v := range *values {
@@ -142,6 +146,7 @@ func stateOf(m *Memory, sessionID string) State {
 		s.PurposeStartTS = slotNumber(f, "purpose_start_ts")
 		s.PurposeTTLSeconds = slotNumber(f, "purpose_ttl_seconds")
 		s.CumulativeClassification = slotString(f, "cumulative_classification")
+		s.Owner = slotString(f, "owner")
 	}
 	lists := s.exposureLists()
 	for _, f := range m.Query(tmplExposure, Slots{"session_id": sessionID}) {

@@ -69,7 +69,7 @@ func TestCrashAtFailpoints(t *testing.T) {
 
 func runCrashCase(t *testing.T, be string, c crashCase) {
 	dir := t.TempDir()
-	config := writeConfig(t, dir, registryA+persistenceYAML(c.mode, c.wal, be))
+	config := writeConfig(t, dir, registryA+authYAML+persistenceYAML(c.mode, c.wal, be))
 
 	// Build some exposure first.
 	s := startServer(t, config, nil)
@@ -105,7 +105,11 @@ func runCrashCase(t *testing.T, be string, c crashCase) {
 		require.Empty(t, strs(st["exposure_flags"]))
 		require.Equal(t, "cui", st["cumulative_classification"])
 	}
+	code, _, ok = s.request("agent-b", "s", "cve")
+	require.True(t, ok)
+	require.Equal(t, http.StatusForbidden, code, "the session stays agent-a's after the crash")
 	s.stop()
+	s.requireNoSecret()
 }
 
 // TestKillDuringConcurrentStream kills the async broker at a random moment
@@ -124,7 +128,7 @@ func runKillStream(t *testing.T, be string) {
 	for i := range types {
 		sources += fmt.Sprintf("  - {id: src%02d, type: static, classification: unclassified, data_types: [t%02d]}\n", i, i)
 	}
-	config := writeConfig(t, dir, sources+persistenceYAML(broker.ModeAsync, true, be))
+	config := writeConfig(t, dir, sources+authYAML+persistenceYAML(broker.ModeAsync, true, be))
 	s := startServer(t, config, nil)
 
 	killAt := 40 + rand.IntN(120) // answered requests before the kill
@@ -152,7 +156,7 @@ func runKillStream(t *testing.T, be string) {
 				mu.Lock()
 				asked[session] = append(asked[session], typ)
 				mu.Unlock()
-				code, body, ok := s.request("agent", session, "need "+typ)
+				code, body, ok := s.request("agent-a", session, "need "+typ)
 				if !ok {
 					return // the kill came first
 				}
@@ -196,4 +200,5 @@ func runKillStream(t *testing.T, be string) {
 	}
 	t.Logf("%s: killed after %d answered requests; all intact", be, count)
 	s.stop()
+	s.requireNoSecret()
 }

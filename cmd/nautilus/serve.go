@@ -88,6 +88,10 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "nautilus serve: %v\n", err)
 		return exitFailure
 	}
+	if err := checkUnauthenticated(*bind, cfg, log); err != nil {
+		fmt.Fprintf(stderr, "nautilus serve: %v\n", err)
+		return exitUsage
+	}
 	if len(cfg.Sources) == 0 {
 		log.Warn("no sources configured: every request is answered with no data", "config", *configPath)
 	}

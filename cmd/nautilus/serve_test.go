@@ -209,6 +209,7 @@ func TestUnknownCommand(t *testing.T) {
 
 // The quickstart's config loads as written and serves scenario S1.
 func TestQuickstartConfig(t *testing.T) {
+	t.Setenv("NAUTILUS_API_KEY", "quickstart-key-0123456789")
 	cfg, err := broker.LoadConfig(filepath.Join("..", "..", "examples", "quickstart", "nautilus.yaml"))
 	require.NoError(t, err)
 	require.True(t, cfg.Persistence.WALEnabled)
@@ -223,8 +224,8 @@ func TestQuickstartConfig(t *testing.T) {
 	b, err := broker.New(context.Background(), cfg, nil)
 	require.NoError(t, err)
 	defer b.Close()
-	r, err := b.Handle(context.Background(), broker.Request{AgentID: "agent-a", Intent: "employee pii",
-		Context: broker.RequestContext{SessionID: "s1", Clearance: "secret"}})
+	caller := broker.WithCaller(context.Background(), broker.Caller{KeyID: "quickstart", Agent: "agent-a"})
+	r, err := b.Handle(caller, broker.Request{Intent: "employee pii", Context: broker.RequestContext{SessionID: "s1"}})
 	require.NoError(t, err)
 	require.Equal(t, []string{"hr"}, r.SourcesQueried)
 	require.Len(t, r.Data["hr"], 2)

@@ -95,7 +95,7 @@ func startServer(t *testing.T, config string, env []string, args ...string) *ser
 func launch(t *testing.T, config string, env []string, args ...string) *server {
 	t.Helper()
 	cmd := exec.Command(nautilusBinary(t), append([]string{"serve", "--config", config, "--bind", "127.0.0.1:0"}, args...)...)
-	cmd.Env = append(os.Environ(), env...)
+	cmd.Env = append(append(os.Environ(), authEnv...), env...)
 	s := &server{t: t, cmd: cmd, exited: make(chan struct{})}
 	return s
 }
@@ -184,7 +184,10 @@ func (s *server) killedBySIGKILL() bool {
 func (s *server) request(agent, session, intent string) (status int, body map[string]any, ok bool) {
 	req, _ := json.Marshal(map[string]any{"agent_id": agent, "intent": intent,
 		"context": map[string]any{"session_id": session, "clearance": "secret"}})
-	resp, err := http.Post(s.url+"/v1/request", "application/json", bytes.NewReader(req))
+	hreq, err := http.NewRequest(http.MethodPost, s.url+"/v1/request", bytes.NewReader(req))
+	require.NoError(s.t, err)
+	hreq.Header.Set("Authorization", "Bearer "+testKeys[agent]) // ignored with no api.keys
+	resp, err := http.DefaultClient.Do(hreq)
 	if err != nil {
 		return 0, nil, false
 	}
@@ -200,7 +203,10 @@ func (s *server) request(agent, session, intent string) (status int, body map[st
 // sessionState fetches a session's state (nil for an unknown session).
 func (s *server) sessionState(id string) map[string]any {
 	s.t.Helper()
-	resp, err := http.Get(s.url + "/v1/sessions/" + id)
+	req, err := http.NewRequest(http.MethodGet, s.url+"/v1/sessions/"+id, nil)
+	require.NoError(s.t, err)
+	req.Header.Set("Authorization", "Bearer "+testKeys["admin"])
+	resp, err := http.DefaultClient.Do(req)
 	require.NoError(s.t, err)
 	defer resp.Body.Close()
 	if resp.StatusCode == http.StatusNotFound {
@@ -228,6 +234,41 @@ sources:
   - {id: fin, type: static, classification: cui, data_types: [financial, budget], rows: [{q: Q1}]}
   - {id: nvd, type: static, classification: unclassified, data_types: [cve, vulnerability], rows: []}
 `
+
+// authYAML puts registry A behind API keys: one per agent the tests use
+// and an admin key, their secrets in the environment every child gets.
+const authYAML = `
+agents:
+  agent-a: {clearance: secret}
+  agent-b: {clearance: secret}
+api:
+  keys:
+    - {id: a, agent: agent-a, secret_env: NAUTILUS_TEST_KEY_A}
+    - {id: b, agent: agent-b, secret_env: NAUTILUS_TEST_KEY_B}
+    - {id: ops, role: admin, secret_env: NAUTILUS_TEST_KEY_ADMIN}
+`
+
+// testKeys are the secrets of authYAML's keys, by agent ("admin": the
+// admin key).
+var testKeys = map[string]string{
+	"agent-a": "test-key-of-agent-a-7f3c9e1b",
+	"agent-b": "test-key-of-agent-b-2d8a4f60",
+	"admin":   "test-key-of-the-admin-5b1e7c3a",
+}
+
+var authEnv = []string{
+	"NAUTILUS_TEST_KEY_A=" + testKeys["agent-a"],
+	"NAUTILUS_TEST_KEY_B=" + testKeys["agent-b"],
+	"NAUTILUS_TEST_KEY_ADMIN=" + testKeys["admin"],
+}
+
+// requireNoSecret fails if the server's log shows any test key.
+func (s *server) requireNoSecret() {
+	s.t.Helper()
+	for who, secret := range testKeys {
+		require.NotContains(s.t, s.output(), secret, "the log shows the key of %s", who)
+	}
+}
 
 // writeConfig writes a config into dir and returns its path.
 func writeConfig(t *testing.T, dir, text string) string {
