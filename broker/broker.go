@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nautilus-go/nautilus/audit"
 	"github.com/nautilus-go/nautilus/backend"
 	"github.com/nautilus-go/nautilus/broker/identity"
 )
@@ -85,7 +86,8 @@ type Broker struct {
 	sources    map[string]Source
 	knownTypes []string
 	store      Store
-	wal        backend.WAL // nil with the WAL off
+	wal        backend.WAL  // nil with the WAL off
+	audit      *audit.Trail // nil with the audit trail off
 	async      bool
 	metrics    *metrics
 	ids        *identities
@@ -169,6 +171,15 @@ func New(ctx context.Context, cfg Config, opts *Options) (*Broker, error) {
 	} else if b.async {
 		b.log.Warn("broker: async persistence with the WAL off loses answered requests on a crash",
 			"mode", cfg.Persistence.Mode, "wal_enabled", false)
+	}
+	if cfg.Audit.Enabled {
+		if err := b.openAudit(ctx); err != nil {
+			if b.wal != nil {
+				b.wal.Close()
+			}
+			b.store.Close()
+			return nil, err
+		}
 	}
 	if b.async {
 		b.writer = newWriter(b)
@@ -274,7 +285,7 @@ func (b *Broker) Close() error {
 	}
 	close(b.stop)
 	b.bg.Wait()
-	var errs []error
+	errs := []error{b.closeAudit()}
 	if b.wal != nil {
 		errs = append(errs, b.truncateWAL(context.Background()))
 		errs = append(errs, b.wal.Close())

@@ -29,6 +29,7 @@ type Config struct {
 	API           APIConfig           `yaml:"api"`
 	SessionTokens SessionTokensConfig `yaml:"session_tokens"`
 	PurposeTTL    PurposeTTLConfig    `yaml:"purpose_ttl"`
+	Audit         AuditConfig         `yaml:"audit"`
 
 	ids *identities // the secrets, once read (LoadConfig reads them)
 }
@@ -142,13 +143,14 @@ func (c Config) withDefaults() Config {
 		c.Persistence.WALSync = "always"
 	}
 	c.API = c.API.withDefaults()
+	c.Audit = c.Audit.withDefaults()
 	c.Limits = c.Limits.withDefaults()
 	return c.identityDefaults()
 }
 
 // resolvePaths makes relative paths relative to dir.
 func (c Config) resolvePaths(dir string) Config {
-	paths := []*string{&c.SessionStore.SQLitePath, &c.Persistence.WALPath,
+	paths := []*string{&c.SessionStore.SQLitePath, &c.Persistence.WALPath, &c.Audit.Path,
 		&c.API.TLS.CertFile, &c.API.TLS.KeyFile, &c.API.TLS.ClientCAFile}
 	for _, p := range append(paths, c.secretPaths()...) {
 		if *p != "" && !filepath.IsAbs(*p) {
@@ -248,6 +250,9 @@ func (c Config) validateStorage() error {
 		return err
 	}
 	if err := c.Limits.validate(); err != nil {
+		return err
+	}
+	if err := c.Audit.validate(c.Persistence); err != nil {
 		return err
 	}
 	if c.Persistence.WALEnabled {

@@ -29,22 +29,29 @@ func (b *Broker) handle(ctx context.Context, req Request, answered chan struct{}
 		answered = make(chan struct{})
 		defer close(answered)
 	}
+	requestID := newRequestID()
+	var s *session
+	var d decided
+	defer func() {
+		// Before the session is released, so the trail orders a session's
+		// requests as they were decided.
+		resp, err = b.recordAudit(ctx, requestID, req, &d, resp, err)
+		if s != nil {
+			b.release(s)
+		}
+	}()
 	if req, err = b.admit(ctx, req); err != nil {
 		return Response{}, err
 	}
 
-	requestID := newRequestID()
 	now := b.opts.Now()
 	sessionID := req.Context.SessionID
-	var s *session
 	var mem *Memory
 	before := newState()
 	if sessionID != "" {
-		s, err = b.acquire(ctx, sessionID)
-		if err != nil {
+		if s, err = b.acquire(ctx, sessionID); err != nil {
 			return Response{}, err
 		}
-		defer b.release(s)
 		mem = s.mem.Clone()
 		before = stateOf(s.mem, sessionID)
 		if err := b.checkSession(ctx, before, req); err != nil {
@@ -67,6 +74,7 @@ func (b *Broker) handle(ctx context.Context, req Request, answered chan struct{}
 		mem.mustAssert(sourceFact(src))
 	}
 	r := runRules(mem, now)
+	d = decided{types: intentTypes, routed: r.routed, denials: r.denials}
 
 	after := before
 	if s != nil {

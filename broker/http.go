@@ -159,18 +159,7 @@ func (h *Handler) request(w http.ResponseWriter, r *http.Request, b *Broker) {
 	defer close(answered)
 	resp, err := b.handle(r.Context(), req, answered)
 	if err != nil {
-		var bad *RequestError
-		var forbidden *ForbiddenError
-		switch {
-		case errors.As(err, &bad):
-			writeError(w, http.StatusBadRequest, err.Error())
-		case errors.As(err, &forbidden):
-			writeError(w, http.StatusForbidden, err.Error())
-		case errors.Is(err, ErrClosed):
-			writeError(w, http.StatusServiceUnavailable, err.Error())
-		default:
-			writeError(w, http.StatusInternalServerError, err.Error())
-		}
+		writeError(w, statusOf(err), err.Error())
 		return
 	}
 	writeJSON(w, http.StatusOK, resp)
