@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/nautilus-go/nautilus/audit"
 	"github.com/nautilus-go/nautilus/backend"
 )
 
@@ -45,6 +46,23 @@ func TestExitStatusConvention(t *testing.T) {
 	require.NoError(t, err)
 	defer w.Close()
 	held := []string{"--backend", "jsonl", "--dir", walDir}
+	// An audit trail held open likewise.
+	auditDir := filepath.Join(dir, "audit")
+	tr, err := audit.Open(context.Background(), backend.Config{Backend: "jsonl", Dir: auditDir})
+	require.NoError(t, err)
+	defer tr.Close()
+	heldAudit := []string{"--path", auditDir}
+	auditUsage := func(sub string) []usageCase {
+		d := t.TempDir()
+		return []usageCase{
+			{[]string{"--nope"}, "nautilus audit " + sub + ": flag provided but not defined: -nope"},
+			{[]string{"--backend", "jsonl"}, "nautilus audit " + sub + ": --path is required"},
+			{[]string{"--backend", "nope", "--path", d}, `nautilus audit ` + sub + `: --backend: unknown backend "nope" (registered: bbolt, jsonl,`},
+			{[]string{"--path", d, "--param", "novalue"}, `invalid value "novalue" for flag -param: want key=value, got "novalue"`},
+			{[]string{"--path", d, "--param", "no_such=1"}, "nautilus audit " + sub + ": --param: backend jsonl: unknown param no_such"},
+			{[]string{"--path", d, "extra"}, `nautilus audit ` + sub + `: unexpected argument "extra"`},
+		}
+	}
 
 	walUsage := func(sub string) []usageCase {
 		d := t.TempDir()
@@ -87,6 +105,12 @@ func TestExitStatusConvention(t *testing.T) {
 		{"wal verify", walUsage("verify"), held},
 		{"wal repair", append(walUsage("repair"), usageCase{[]string{"--backend", "jsonl", "--dir", dir, "--truncate-after-corruption=perhaps"}, `invalid boolean value "perhaps"`}), held},
 		{"wal stats", walUsage("stats"), held},
+		{"audit", []usageCase{
+			{nil, "nautilus audit: missing command"},
+			{[]string{"follow"}, `nautilus audit: unknown command "follow"`},
+		}, nil},
+		{"audit verify", append(auditUsage("verify"), usageCase{[]string{"--path", dir, "--anchor", "7"}, `invalid value "7" for flag -anchor: audit: anchor "7": want SEQ:SHA256`}), heldAudit},
+		{"audit tail", append(auditUsage("tail"), usageCase{[]string{"--path", dir, "-n", "-1"}, `invalid value "-1" for flag -n: want a count, 0 or more`}), heldAudit},
 	} {
 		t.Run(strings.TrimSpace("nautilus "+tc.cmd), func(t *testing.T) {
 			cmd := strings.Fields(tc.cmd)
@@ -121,7 +145,10 @@ func TestExitStatusConventionCoversEveryCommand(t *testing.T) {
 	for name := range walSubcommands {
 		names = append(names, "wal "+name)
 	}
+	for name := range auditSubcommands {
+		names = append(names, "audit "+name)
+	}
 	slices.Sort(names)
-	require.Equal(t, []string{"serve", "wal", "wal dump", "wal repair", "wal stats", "wal verify"}, names,
+	require.Equal(t, []string{"audit", "audit tail", "audit verify", "serve", "wal", "wal dump", "wal repair", "wal stats", "wal verify"}, names,
 		"a new command needs its rows in TestExitStatusConvention")
 }

@@ -63,14 +63,7 @@ func (sub walSubcommand) run(ctx context.Context, name string, args []string, st
 	cfg := backend.Config{Params: map[string]string{}}
 	fs.StringVar(&cfg.Backend, "backend", "", "the WAL's backend, a registered `name`: "+strings.Join(backend.Drivers(), ", "))
 	fs.StringVar(&cfg.Dir, "dir", "", "the WAL `directory`")
-	fs.Func("param", "a backend param `key=value`, as in persistence.wal_params (repeatable)", func(s string) error {
-		k, v, ok := strings.Cut(s, "=")
-		if !ok || k == "" {
-			return fmt.Errorf("want key=value, got %q", s)
-		}
-		cfg.Params[k] = v
-		return nil
-	})
+	paramFlag(fs, cfg.Params, "persistence.wal_params")
 	run := sub.flags(fs)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: nautilus %s --backend NAME --dir DIR [--param KEY=VALUE]... %s\n\n%s.\n\n", name, sub.usage, sub.summary)
