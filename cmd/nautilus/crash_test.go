@@ -1,14 +1,18 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
 
+	"github.com/nautilus-go/nautilus/audit"
 	"github.com/nautilus-go/nautilus/backend"
 	"github.com/nautilus-go/nautilus/broker"
 	"github.com/stretchr/testify/require"
@@ -69,24 +73,30 @@ func TestCrashAtFailpoints(t *testing.T) {
 
 func runCrashCase(t *testing.T, be string, c crashCase) {
 	dir := t.TempDir()
-	config := writeConfig(t, dir, registryA+authYAML+persistenceYAML(c.mode, c.wal, be))
+	config := writeConfig(t, dir, registryA+authYAML+persistenceYAML(c.mode, c.wal, be)+auditYAML(c.mode, be))
 
 	// Build some exposure first.
+	var answered []string
 	s := startServer(t, config, nil)
 	for _, intent := range []string{"employee pii", "cve"} {
-		code, _, ok := s.request("agent-a", "s", intent)
+		code, body, ok := s.request("agent-a", "s", intent)
 		require.True(t, ok)
 		require.Equal(t, http.StatusOK, code)
+		answered = append(answered, body["request_id"].(string))
 	}
 	s.stop()
 
 	// The request that dies: it would raise pii-financial-combination and
 	// lift the classification from cui to confidential, exactly one rank.
 	s = startServer(t, config, []string{broker.FailpointEnv + "=" + c.failpoint})
-	code, _, ok := s.request("agent-a", "s", "budget financial")
+	code, body, ok := s.request("agent-a", "s", "budget financial")
 	s.wait()
 	require.True(t, s.killedBySIGKILL(), "the failpoint fired: %v\n%s", s.err, s.output())
 	require.Equal(t, c.answered, ok && code == http.StatusOK, "answered before the crash (status %d)", code)
+	if c.answered {
+		answered = append(answered, body["request_id"].(string))
+	}
+	requireAudited(t, dir, be, answered)
 
 	s = startServer(t, config, nil)
 	st := s.sessionState("s")
@@ -110,6 +120,40 @@ func runCrashCase(t *testing.T, be string, c crashCase) {
 	require.Equal(t, http.StatusForbidden, code, "the session stays agent-a's after the crash")
 	s.stop()
 	s.requireNoSecret()
+	requireAudited(t, dir, be, answered) // and the restarted broker went on with the chain
+}
+
+// auditYAML turns the audit trail on, in backend be: fsync'd before each
+// answer in synchronous mode; in async mode left to the OS, which a killed
+// process cannot lose, except with pebble, whose SyncNone writes from a
+// background goroutine (docs/crash-safety.md).
+func auditYAML(mode, be string) string {
+	sync := "always"
+	if mode == broker.ModeAsync && be != "pebble" {
+		sync = "none"
+	}
+	return fmt.Sprintf("audit: {enabled: true, path: ./state/audit, backend: %s, sync: %s}\n", be, sync)
+}
+
+// requireAudited proves the audit trail under dir unbroken and holding an
+// event for every request id in answered.
+func requireAudited(t *testing.T, dir, be string, answered []string) {
+	t.Helper()
+	cfg := backend.Config{Backend: be, Dir: filepath.Join(dir, "state", "audit")}
+	rep, err := audit.Verify(context.Background(), cfg, nil)
+	require.NoError(t, err)
+	require.Nil(t, rep.Break, "the chain is unbroken")
+	var out strings.Builder
+	require.NoError(t, audit.Tail(context.Background(), cfg, 0, &out))
+	logged := map[string]bool{}
+	for line := range strings.Lines(out.String()) {
+		e, err := audit.Decode([]byte(strings.TrimSuffix(line, "\n")))
+		require.NoError(t, err)
+		logged[e.RequestID] = true
+	}
+	for _, id := range answered {
+		require.True(t, logged[id], "answered request %s is in the audit trail", id)
+	}
 }
 
 // TestKillDuringConcurrentStream kills the async broker at a random moment
@@ -128,13 +172,14 @@ func runKillStream(t *testing.T, be string) {
 	for i := range types {
 		sources += fmt.Sprintf("  - {id: src%02d, type: static, classification: unclassified, data_types: [t%02d]}\n", i, i)
 	}
-	config := writeConfig(t, dir, sources+authYAML+persistenceYAML(broker.ModeAsync, true, be))
+	config := writeConfig(t, dir, sources+authYAML+persistenceYAML(broker.ModeAsync, true, be)+auditYAML(broker.ModeAsync, be))
 	s := startServer(t, config, nil)
 
 	killAt := 40 + rand.IntN(120) // answered requests before the kill
 	var (
 		mu       sync.Mutex
 		answered = map[string][]string{} // session -> types answered
+		ids      []string                // request ids answered
 		asked    = map[string][]string{} // session -> types requested
 		count    int
 		wg       sync.WaitGroup
@@ -166,6 +211,7 @@ func runKillStream(t *testing.T, be string) {
 				}
 				mu.Lock()
 				answered[session] = append(answered[session], typ)
+				ids = append(ids, body["request_id"].(string))
 				count++
 				if count == killAt {
 					killOnce.Do(func() {
@@ -185,6 +231,7 @@ func runKillStream(t *testing.T, be string) {
 	}
 	s.wait()
 	require.True(t, s.killedBySIGKILL(), "%v\n%s", s.err, s.output())
+	requireAudited(t, dir, be, ids)
 
 	s = startServer(t, config, nil)
 	for session, typs := range answered {
