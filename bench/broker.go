@@ -20,6 +20,10 @@ const (
 	// BrokerAsyncWAL answers once the WAL record is durable; a background
 	// writer updates the store.
 	BrokerAsyncWAL = "async+wal"
+	// BrokerSyncWALAudit is BrokerSyncWAL with the audit trail on, in the
+	// same backend and sync mode: one chained event appended per request
+	// before its answer. Beside BrokerSyncWAL it shows what the trail costs.
+	BrokerSyncWALAudit = "sync+wal+audit"
 	// NoWAL is the backend column of BrokerSync rows.
 	NoWAL = "no-wal"
 )
@@ -42,7 +46,8 @@ func brokerSources() []broker.Source {
 }
 
 // brokerRows plans the broker workload: per clients count, the default
-// (no WAL) once, then each registered backend synchronous and async.
+// (no WAL) once, then each registered backend synchronous, synchronous with
+// the audit trail, and async.
 func brokerRows(o Options, subjects []subject, run int) []row {
 	var rows []row
 	for i, mode := range o.Sync {
@@ -57,7 +62,7 @@ func brokerRows(o Options, subjects []subject, run int) []row {
 				if s.baseline {
 					continue
 				}
-				for _, m := range []string{BrokerSyncWAL, BrokerAsyncWAL} {
+				for _, m := range []string{BrokerSyncWAL, BrokerSyncWALAudit, BrokerAsyncWAL} {
 					withWAL := r
 					withWAL.subject, withWAL.mode = s, m
 					rows = append(rows, withWAL)
@@ -96,6 +101,10 @@ func newBrokerTrial(ctx context.Context, r row, dir string) (*trial, error) {
 	}
 	if r.mode == BrokerAsyncWAL {
 		cfg.Persistence.Mode = broker.ModeAsync
+	}
+	if r.mode == BrokerSyncWALAudit {
+		cfg.Audit = broker.AuditConfig{Enabled: true, Path: filepath.Join(dir, "audit"),
+			Backend: r.subject.name, Sync: r.sync.String()}
 	}
 	count := &commitCounter{}
 	b, err := broker.New(ctx, cfg, &broker.Options{WALObserver: count})

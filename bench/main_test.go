@@ -172,9 +172,9 @@ func TestMainBrokerRowsCompareWithTheDefault(t *testing.T) {
 	code, out, errOut := runMain(t, "-workload", "broker", "-backends", "memory,jsonl,fdatasync", "-ops", "24",
 		"-clients", "1,3", "-dir", t.TempDir())
 	require.Equal(t, ExitOK, code, "stderr: %s", errOut)
-	// Per client count: the no-WAL default, then sync+wal and async+wal for
-	// each backend; a baseline is no WAL a broker can use.
-	assert.Equal(t, 10, strings.Count(errOut, "walbench: ["), "progress:\n%s", errOut)
+	// Per client count: the no-WAL default, then sync+wal, sync+wal+audit
+	// and async+wal for each backend; a baseline is no WAL a broker can use.
+	assert.Equal(t, 14, strings.Count(errOut, "walbench: ["), "progress:\n%s", errOut)
 	assert.Contains(t, out, "broker, WAL sync=always, SQLite store")
 	rows := 0
 	for _, l := range strings.Split(out, "\n") {
@@ -186,14 +186,14 @@ func TestMainBrokerRowsCompareWithTheDefault(t *testing.T) {
 		switch f[1] {
 		case BrokerSync:
 			assert.Equal(t, NoWAL, f[0], l)
-		case BrokerSyncWAL, BrokerAsyncWAL:
+		case BrokerSyncWAL, BrokerSyncWALAudit, BrokerAsyncWAL:
 			assert.Contains(t, []string{"jsonl", "memory"}, f[0], l)
 			assert.Regexp(t, `^[+-]|^0$`, f[9], "Δp50 against the default: %q", l)
 		default:
 			t.Errorf("unexpected mode in %q", l)
 		}
 	}
-	assert.Equal(t, 10, rows, out)
+	assert.Equal(t, 14, rows, out)
 }
 
 func TestBaselinesAppendReplayAndTruncate(t *testing.T) {
@@ -232,7 +232,7 @@ func TestBrokerAsyncRowsTimeTheirBacklogOutsideTheWindow(t *testing.T) {
 	o.Dir = t.TempDir()
 	rep, err := Run(context.Background(), o)
 	require.NoError(t, err)
-	require.Len(t, rep.Results, 3)
+	require.Len(t, rep.Results, 4)
 	for _, r := range rep.Results {
 		assert.EqualValues(t, 128, r.Latency.Count, "%s: 16 requests per client in each round", label(r))
 		if r.Mode == BrokerAsyncWAL {

@@ -18,7 +18,7 @@ type Result struct {
 	Workload    string `json:"workload"`
 	Backend     string `json:"backend"`        // a registered backend or a baseline
 	Baseline    bool   `json:"baseline"`       // fdatasync or a raw library
-	Mode        string `json:"mode,omitempty"` // broker: sync, sync+wal or async+wal
+	Mode        string `json:"mode,omitempty"` // broker: sync, sync+wal, sync+wal+audit or async+wal
 	Size        int    `json:"size"`
 	Batch       int    `json:"batch"`
 	Concurrency int    `json:"concurrency"` // writers, or broker clients

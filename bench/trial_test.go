@@ -96,6 +96,6 @@ func TestGroupsSplitOnSettingsNotWriterCounts(t *testing.T) {
 		i += len(g)
 	}
 	// append: 2 subjects × 2 writer counts per mode; broker: no-wal once,
-	// then memory sync+wal and async+wal, per client count.
-	assert.Equal(t, []int{4, 4, 6, 4}, sizes)
+	// then memory sync+wal, sync+wal+audit and async+wal, per client count.
+	assert.Equal(t, []int{4, 4, 8, 6}, sizes)
 }
