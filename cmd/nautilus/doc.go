@@ -3,6 +3,8 @@
 //	nautilus serve --config nautilus.yaml   the HTTP broker (docs/broker.md)
 //	nautilus wal verify --backend B --dir D  check a WAL; also dump, repair,
 //	                                        stats (docs/operations.md)
+//	nautilus audit verify --path D          prove the broker's audit trail
+//	                                        unbroken; also tail
 //	nautilus help                           the list of commands
 //
 // Operators run it; its tests build it with -tags failpoints to crash it at
