@@ -1,0 +1,80 @@
+//go:build unix
+
+package all_test
+
+import (
+	"context"
+	iofs "io/fs"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/nautilus-go/nautilus/backend"
+	"github.com/nautilus-go/nautilus/backend/vfs"
+)
+
+// Every built-in backend creates its files and directories with exactly
+// the modes of Config.Modes under umask 022, which leaves a file created
+// 0644 readable by everyone: 0600 and 0700 by default, the widened modes
+// when set (the lock file stays 0600). Not parallel: the umask is the
+// process's.
+func TestEveryBuiltinCreatesPrivateFiles(t *testing.T) {
+	old := syscall.Umask(0o022)
+	t.Cleanup(func() { syscall.Umask(old) })
+	for _, name := range []string{"bbolt", "jsonl", "pebble", "tidwall"} {
+		for _, tc := range []struct {
+			name      string
+			file, dir os.FileMode
+		}{
+			{"default", 0, 0},
+			{"widened", 0o640, 0o750},
+		} {
+			t.Run(name+"/"+tc.name, func(t *testing.T) {
+				top := filepath.Join(t.TempDir(), "private")
+				cfg := backend.Config{Backend: name, Dir: filepath.Join(top, "wal"), FileMode: tc.file, DirMode: tc.dir}
+				ctx := context.Background()
+				w, err := backend.Open(ctx, cfg)
+				require.NoError(t, err)
+				for i := range 50 {
+					_, err := w.Append(ctx, make([]byte, 100+i))
+					require.NoError(t, err)
+				}
+				require.NoError(t, w.TruncateFront(ctx, 26))
+				require.NoError(t, w.Close())
+				w, err = backend.Open(ctx, cfg)
+				require.NoError(t, err)
+				_, err = w.Append(ctx, []byte("after reopen"))
+				require.NoError(t, err)
+				require.NoError(t, w.Close())
+
+				file, dir := cfg.Modes()
+				want := map[string]os.FileMode{}
+				got := map[string]os.FileMode{}
+				require.NoError(t, filepath.WalkDir(top, func(path string, d iofs.DirEntry, err error) error {
+					if err != nil {
+						return err
+					}
+					fi, err := d.Info()
+					if err != nil {
+						return err
+					}
+					got[path] = fi.Mode().Perm()
+					switch {
+					case fi.IsDir():
+						want[path] = dir
+					case d.Name() == backend.LockFileName:
+						want[path] = vfs.FileMode
+					default:
+						want[path] = file
+					}
+					return nil
+				}))
+				require.Greater(t, len(got), 3, "the walk saw the directories and the backend's files")
+				require.Equal(t, want, got)
+			})
+		}
+	}
+}
