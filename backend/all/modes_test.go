@@ -4,6 +4,7 @@ package all_test
 
 import (
 	"context"
+	"fmt"
 	iofs "io/fs"
 	"os"
 	"path/filepath"
@@ -51,8 +52,8 @@ func TestEveryBuiltinCreatesPrivateFiles(t *testing.T) {
 				require.NoError(t, w.Close())
 
 				file, dir := cfg.Modes()
-				want := map[string]os.FileMode{}
-				got := map[string]os.FileMode{}
+				want := map[string]string{}
+				got := map[string]string{}
 				require.NoError(t, filepath.WalkDir(top, func(path string, d iofs.DirEntry, err error) error {
 					if err != nil {
 						return err
@@ -61,14 +62,14 @@ func TestEveryBuiltinCreatesPrivateFiles(t *testing.T) {
 					if err != nil {
 						return err
 					}
-					got[path] = fi.Mode().Perm()
+					got[path] = octal(fi.Mode())
 					switch {
 					case fi.IsDir():
-						want[path] = dir
+						want[path] = octal(dir)
 					case d.Name() == backend.LockFileName:
-						want[path] = vfs.FileMode
+						want[path] = octal(vfs.FileMode)
 					default:
-						want[path] = file
+						want[path] = octal(file)
 					}
 					return nil
 				}))
@@ -78,3 +79,6 @@ func TestEveryBuiltinCreatesPrivateFiles(t *testing.T) {
 		}
 	}
 }
+
+// octal formats m's permission bits as chmod takes them, for readable failures.
+func octal(m os.FileMode) string { return fmt.Sprintf("%#o", uint32(m.Perm())) }
