@@ -26,7 +26,8 @@
 // particular to its storage:
 //   - an exclusive lock on Dir/wal.lock (a second Open fails fast with ErrLocked);
 //   - Dir is created if missing, 0700, and its parent fsync'd; Open warns
-//     (Config.Logger) when an existing Dir is open to group or others;
+//     (Config.Logger) when an existing Dir is open to group or others who
+//     can reach it;
 //   - group commit: concurrent Appends are coalesced into one driver Append and
 //     so share one fsync; a lone writer waits for nothing;
 //   - fail-stop: the first error from a driver's Append, Sync or TruncateFront

@@ -58,8 +58,8 @@ func TestOpenCreatesPrivateDirectories(t *testing.T) {
 }
 
 // Open warns, naming the directory and its mode, when it finds the
-// directory open to group or others beyond Config.DirMode, and opens it
-// unchanged.
+// directory open to group or others beyond Config.DirMode and every
+// ancestor lets them search it, and opens it unchanged.
 func TestOpenWarnsAboutADirectoryOpenToOthers(t *testing.T) {
 	for _, tc := range []struct {
 		name          string
@@ -71,9 +71,18 @@ func TestOpenWarnsAboutADirectoryOpenToOthers(t *testing.T) {
 		{"world_writable", 0o703, 0, true},
 		{"widened_on_purpose", 0o750, 0o750, false},
 		{"wider_than_widened", 0o755, 0o750, true},
+		{"behind_a_private_parent", 0o755, 0, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := filepath.Join(t.TempDir(), "wal")
+			// t.TempDir is 0755 inside a 0700 directory of the test's.
+			tmp := t.TempDir()
+			parent := os.FileMode(0o755)
+			if tc.name == "behind_a_private_parent" {
+				parent = 0o700
+			}
+			require.NoError(t, os.Chmod(filepath.Dir(tmp), 0o755))
+			require.NoError(t, os.Chmod(tmp, parent))
+			dir := filepath.Join(tmp, "wal")
 			require.NoError(t, os.Mkdir(dir, 0o700))
 			require.NoError(t, os.Chmod(dir, tc.mode))
 			var logged bytes.Buffer
