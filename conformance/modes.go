@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/nautilus-go/nautilus/backend/vfs"
+	"github.com/nautilus-go/nautilus/backend"
 )
 
 func init() {
@@ -58,17 +58,10 @@ func testPrivateFiles(t *testing.T, h Harness) {
 	}
 }
 
-// modes returns the permission bits h's Open gives files and directories:
-// FileMode and DirMode, or vfs.FileMode and vfs.DirMode when zero.
+// modes returns the permission bits h's Open gives files and directories,
+// with backend.Config's defaults for zero.
 func (h Harness) modes() (file, dir os.FileMode) {
-	file, dir = h.FileMode, h.DirMode
-	if file == 0 {
-		file = vfs.FileMode
-	}
-	if dir == 0 {
-		dir = vfs.DirMode
-	}
-	return file, dir
+	return backend.Config{FileMode: h.FileMode, DirMode: h.DirMode}.Modes()
 }
 
 // exposedModes walks root and describes every entry with a permission bit
