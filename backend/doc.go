@@ -25,7 +25,9 @@
 // Open wraps the driver's WAL so that each driver holds only what is
 // particular to its storage:
 //   - an exclusive lock on Dir/wal.lock (a second Open fails fast with ErrLocked);
-//   - Dir is created if missing and its parent fsync'd;
+//   - Dir is created if missing, 0700, and its parent fsync'd; Open warns
+//     (Config.Logger) when an existing Dir is open to group or others who
+//     can reach it;
 //   - group commit: concurrent Appends are coalesced into one driver Append and
 //     so share one fsync; a lone writer waits for nothing;
 //   - fail-stop: the first error from a driver's Append, Sync or TruncateFront
@@ -57,6 +59,19 @@
 // and never return wrong bytes. It must ignore LockFileName in Dir and refuse,
 // before creating anything, an entry it did not write (CheckDir): a directory
 // holding another backend's log must not open as an empty log.
+//
+// # File modes
+//
+// A log holds whatever its records say, so every file the framework or a
+// driver creates is 0600 and every directory 0700 (vfs.FileMode,
+// vfs.DirMode); Config.FileMode and Config.DirMode widen them on purpose,
+// say to 0640 and 0750 for a backup group, and never narrow the owner's
+// bits. The lock file stays 0600. A driver creating files through
+// cfg.FileSystem() gets the modes with nothing to do; one whose library
+// does its own I/O passes cfg.Modes() to it, or creates the file with that
+// mode before the library opens it, as SQLite and Pebble need. The process
+// umask can only narrow these modes further. The conformance case
+// private_files checks every driver.
 //
 // # Params
 //

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 
 	"github.com/nautilus-go/nautilus/backend/vfs"
 )
@@ -78,14 +79,40 @@ type Config struct {
 	// Observer, when set, is told of commits, fsyncs, replays, repairs and
 	// corruption; package walmetrics turns these into Prometheus metrics.
 	Observer Observer
+	// FileMode and DirMode widen the permission bits of the files and
+	// directories Open and the driver create (zero: 0600 and 0700, private
+	// to the owner), e.g. 0640 and 0750 for a backup group. They only widen:
+	// a mode lacking the owner's bits is an error. The umask can only narrow
+	// them; the lock file stays 0600.
+	FileMode, DirMode os.FileMode
 }
 
-// FileSystem returns cfg.FS, or the operating system's file system when it is nil.
-func (cfg Config) FileSystem() vfs.FS {
-	if cfg.FS == nil {
-		return vfs.Default
+// Modes returns the permission bits for the files and directories a WAL
+// creates: cfg.FileMode and cfg.DirMode, or vfs.FileMode and vfs.DirMode
+// when zero. A driver whose library does its own I/O passes them to it.
+func (cfg Config) Modes() (file, dir os.FileMode) {
+	file, dir = cfg.FileMode, cfg.DirMode
+	if file == 0 {
+		file = vfs.FileMode
 	}
-	return cfg.FS
+	if dir == 0 {
+		dir = vfs.DirMode
+	}
+	return file, dir
+}
+
+// FileSystem returns cfg.FS, or the operating system's file system when it
+// is nil, creating files and directories with cfg.Modes() when cfg widens them.
+func (cfg Config) FileSystem() vfs.FS {
+	fs := cfg.FS
+	if fs == nil {
+		fs = vfs.Default
+	}
+	if cfg.FileMode != 0 || cfg.DirMode != 0 {
+		file, dir := cfg.Modes()
+		fs = vfs.WithModes(fs, file, dir)
+	}
+	return fs
 }
 
 // Log returns cfg.Logger, or slog.Default() when it is nil.

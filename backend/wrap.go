@@ -48,6 +48,9 @@ func OpenDriver(ctx context.Context, d Driver, cfg Config) (WAL, error) {
 		return nil, err
 	}
 
+	if err := checkModes(cfg); err != nil {
+		return nil, err
+	}
 	fs := cfg.FileSystem()
 	if err := vfs.MkdirAllSynced(fs, cfg.Dir); err != nil {
 		return nil, fmt.Errorf("backend %s: create %s: %w", cfg.Backend, cfg.Dir, err)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/nautilus-go/nautilus/audit"
 	"github.com/nautilus-go/nautilus/backend"
+	"github.com/nautilus-go/nautilus/backend/vfs"
 	"github.com/nautilus-go/nautilus/broker/identity"
 )
 
@@ -243,9 +244,9 @@ func (b *Broker) openWAL(ctx context.Context) error {
 	return nil
 }
 
-// writableDir creates dir if missing and proves a file can be created in it.
+// writableDir creates dir if missing, private to the owner, and proves a file can be created in it.
 func writableDir(dir string) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, vfs.DirMode); err != nil {
 		return fmt.Errorf("cannot create directory: %w", err)
 	}
 	f, err := os.CreateTemp(dir, ".nautilus-probe-*")

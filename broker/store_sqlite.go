@@ -7,7 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"time"
+
+	"github.com/nautilus-go/nautilus/backend/vfs"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver (pure Go)
 )
@@ -48,6 +51,9 @@ func OpenSQLiteStore(ctx context.Context, path string) (*SQLiteStore, error) {
 	q.Set("_synchronous", "FULL")
 	q.Set("_busy_timeout", fmt.Sprint(sqliteBusyTimeout.Milliseconds()))
 	q.Set("_txlock", "immediate")
+	if err := createPrivate(path); err != nil {
+		return nil, fmt.Errorf("broker: open session store %s: %w", path, err)
+	}
 	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("broker: open session store %s: %w", path, err)
@@ -58,6 +64,18 @@ func OpenSQLiteStore(ctx context.Context, path string) (*SQLiteStore, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// createPrivate creates the database file, empty, with vfs.FileMode when it
+// is missing: SQLite would create it 0644, and it gives its -wal and -shm
+// files the mode of the database file, so all three stay private. An empty
+// file is an empty database to SQLite.
+func createPrivate(path string) error {
+	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE, vfs.FileMode)
+	if err != nil {
+		return err
+	}
+	return f.Close()
 }
 
 func (s *SQLiteStore) init(ctx context.Context) error {

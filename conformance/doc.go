@@ -33,9 +33,11 @@
 // appenders and readers (run it with -race); group commit; kill -9 of a
 // process appending to the WAL, at random points and at named file-system
 // operations; simulated power loss before and after every fsync and before
-// every operation; injected fsync errors, ENOSPC and a crash during recovery; and
+// every operation; injected fsync errors, ENOSPC and a crash during recovery;
 // files the backend did not write (empty, random, another backend's log) in
-// the directory. Bench measures a backend with the same Harness.
+// the directory; and the modes of everything the backend leaves (0600 files,
+// 0700 directories, under umask 022; Harness.FileMode and DirMode declare a
+// harness that widens them). Bench measures a backend with the same Harness.
 //
 // # Harness
 //

@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"context"
+	"os"
 
 	"github.com/nautilus-go/nautilus/backend"
 	"github.com/nautilus-go/nautilus/backend/vfs"
@@ -25,6 +26,10 @@ type Harness struct {
 	// file-system operation (power loss on the in-memory crash file system,
 	// kill -9 at named operations) skip.
 	OpenFS func(ctx context.Context, fsys vfs.FS, dir string) (backend.WAL, error)
+	// FileMode and DirMode are the modes Open widens files and directories
+	// to (backend.Config's fields of the same names); zero: 0600 and 0700.
+	// The private_files case allows no permission bit beyond them.
+	FileMode, DirMode os.FileMode
 	// Caps lists what the backend does not promise; the zero value means the
 	// full contract.
 	Caps Capabilities

@@ -43,6 +43,7 @@ type flaws struct {
 	ignoresForeignFiles bool // opens a directory of someone else's files as an empty log
 	createsBeforeCheck  bool // creates its file before refusing foreign ones
 	truncateInPlace     bool // TruncateFront rewrites the file in place, not atomically
+	worldReadable       bool // creates its file 0644, ignoring Config.Modes
 }
 
 const (
@@ -65,6 +66,9 @@ func openOnefileFS(mode backend.SyncMode, fl flaws) func(ctx context.Context, fs
 			return nil, err
 		}
 		fs := cfg.FileSystem()
+		if fl.worldReadable {
+			fs = vfs.WithModes(fs, 0o644, vfs.DirMode)
+		}
 		w := &onefile{fs: fs, path: filepath.Join(cfg.Dir, onefileName), sync: cfg.Sync, flaws: fl}
 		if fl.createsBeforeCheck {
 			early := &onefile{fs: fs, path: w.path, sync: cfg.Sync}

@@ -32,6 +32,7 @@ var mutants = []mutant{
 	{"acknowledges_before_writing", "kill_9", onefileMutant(flaws{buffered: true})},
 	{"opens_another_backends_log_as_empty", "other_backends_log", onefileMutant(flaws{ignoresForeignFiles: true})},
 	{"creates_files_before_refusing", "foreign_files", onefileMutant(flaws{createsBeforeCheck: true})},
+	{"creates_world_readable_file", "private_files", onefileMutant(flaws{worldReadable: true})},
 	{"ignores_done_context", "cancelled_context", decorated(func(w backend.WAL) backend.WAL { return ignoresContext{w} })},
 	{"swallows_callback_error", "replay_callback_error", decorated(func(w backend.WAL) backend.WAL { return swallowsCallbackError{w} })},
 	{"clamps_replay_range", "replay_range", decorated(func(w backend.WAL) backend.WAL { return clampsReplay{w} })},

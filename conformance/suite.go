@@ -32,6 +32,7 @@ const (
 	orderPowerLoss   = 300 // powerloss_cases.go
 	orderFaults      = 400 // fault.go, fault_tmpfs.go
 	orderForeign     = 500 // foreign.go: files the backend did not write
+	orderModes       = 510 // modes.go: permission bits of what the backend leaves
 )
 
 type group struct {

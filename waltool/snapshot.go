@@ -13,6 +13,7 @@ import (
 	"sync"
 
 	"github.com/nautilus-go/nautilus/backend"
+	"github.com/nautilus-go/nautilus/backend/vfs"
 )
 
 // snapshot is a copy of a WAL directory, taken while holding the WAL's lock,
@@ -52,7 +53,7 @@ func takeSnapshot(cfg backend.Config) (_ *snapshot, err error) {
 		to := filepath.Join(s.dir, rel)
 		switch {
 		case d.IsDir():
-			return os.MkdirAll(to, 0o755)
+			return os.MkdirAll(to, vfs.DirMode)
 		case !d.Type().IsRegular():
 			return fmt.Errorf("%s is not a regular file", path)
 		}
@@ -82,7 +83,7 @@ func copyFile(src, dst string, sizeOnly bool) (int64, error) {
 		}
 		return info.Size(), nil
 	}
-	out, err := os.Create(dst)
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, vfs.FileMode) // the records are as private as the original
 	if err != nil {
 		return 0, err
 	}

@@ -83,6 +83,7 @@ func Open(ctx context.Context, cfg backend.Config) (backend.WAL, error) {
 		log:   kv.NewLog(store, kv.VFSFiles(fs), cfg.Dir),
 		sync:  cfg.Sync,
 	}
+	w.mode, _ = cfg.Modes()
 	if _, err := fs.Stat(path); errors.Is(err, os.ErrNotExist) {
 		if err := w.create(fs, cfg.Dir, opts); err != nil {
 			return nil, err
@@ -104,7 +105,7 @@ func Open(ctx context.Context, cfg backend.Config) (backend.WAL, error) {
 	}
 	err = w.call("open", true, func(*kv.Guard) error {
 		var err error
-		w.db, err = bolt.Open(path, 0o600, &main)
+		w.db, err = bolt.Open(path, w.mode, &main)
 		return err
 	})
 	if err != nil {
@@ -133,7 +134,7 @@ func (w *wal) create(fs vfs.FS, dir string, opts *bolt.Options) error {
 		return fmt.Errorf("bbolt: remove %s: %w", tmp, err)
 	}
 	err := w.store.Run("create", false, func(*kv.Guard) error {
-		db, err := bolt.Open(tmp, 0o600, opts)
+		db, err := bolt.Open(tmp, w.mode, opts)
 		if err != nil {
 			return err
 		}

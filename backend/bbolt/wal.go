@@ -21,6 +21,7 @@ type wal struct {
 	store kv.Store
 	log   *kv.Log
 	sync  backend.SyncMode
+	mode  os.FileMode // of the database file, from Config.Modes
 
 	// file is bbolt's file, kept to release it (and bbolt's flock on it)
 	// when bbolt cannot be closed.

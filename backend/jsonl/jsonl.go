@@ -136,7 +136,7 @@ func (w *wal) makeRoom(next uint64, n int64) error {
 		}
 	}
 	path := filepath.Join(w.dir, SegmentName(next))
-	f, err := w.fs.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+	f, err := w.fs.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, vfs.FileMode)
 	if err != nil {
 		return fmt.Errorf("jsonl: create segment %s: %w", path, err)
 	}

@@ -132,7 +132,7 @@ func open(ctx context.Context, cfg backend.Config, o *Options) (backend.WAL, err
 	if err != nil {
 		return nil, err
 	}
-	fs := pebblevfs.Default
+	fs := diskFS(cfg)
 	if o != nil && o.FS != nil {
 		fs = o.FS
 	}
@@ -287,7 +287,7 @@ func mkdirSynced(fs pebblevfs.FS, dir string) error {
 			return err
 		}
 	}
-	if err := fs.MkdirAll(dir, 0o755); err != nil {
+	if err := fs.MkdirAll(dir, vfs.DirMode); err != nil {
 		return err
 	}
 	return files{fs}.SyncDir(parent)

@@ -33,7 +33,7 @@ func (salvager) Salvage(ctx context.Context, cfg backend.Config) (backend.Salvag
 	if err != nil {
 		return backend.SalvageReport{}, err
 	}
-	fs := pebblevfs.Default // as the registered driver: Pebble does its own I/O
+	fs := diskFS(cfg) // as the registered driver: Pebble does its own I/O
 	dir := filepath.Join(cfg.Dir, SubDir)
 	if _, err := fs.Stat(dir); errors.Is(err, os.ErrNotExist) {
 		return backend.SalvageReport{}, nil // no store, nothing to cut

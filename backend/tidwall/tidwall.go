@@ -89,6 +89,7 @@ func Open(ctx context.Context, cfg backend.Config) (backend.WAL, error) {
 		return nil, err
 	}
 
+	fileMode, dirMode := cfg.Modes()
 	lib, err := tw.Open(dir, &tw.Options{
 		NoSync:           cfg.Sync == backend.SyncNone,
 		SegmentSize:      int(segSize),
@@ -96,8 +97,8 @@ func Open(ctx context.Context, cfg backend.Config) (backend.WAL, error) {
 		SegmentCacheSize: int(cacheSize),
 		NoCopy:           true, // Replay copies out of the cache itself
 		AllowEmpty:       true, // TruncateFront(last+1) empties the log
-		DirPerms:         0o755,
-		FilePerms:        0o644,
+		DirPerms:         dirMode,
+		FilePerms:        fileMode,
 	})
 	if err != nil {
 		return nil, libError("open", dir, 0, err)

@@ -12,7 +12,7 @@ import (
 // lockFile takes a flock on name. flock locks belong to the open file
 // description, so a second Open in this process conflicts too.
 func lockFile(name string) (io.Closer, error) {
-	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, FileMode)
 	if err != nil {
 		return nil, err
 	}

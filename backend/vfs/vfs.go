@@ -50,7 +50,7 @@ var Default FS = osFS{}
 
 // Create creates or truncates name for writing.
 func Create(fs FS, name string) (File, error) {
-	return fs.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	return fs.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_TRUNC, FileMode)
 }
 
 // Open opens name read-only.
@@ -101,7 +101,7 @@ func WriteFileAtomic(fs FS, name string, data []byte) error {
 // fsyncing a directory with nothing dirty is cheap.
 func MkdirAllSynced(fs FS, dir string) error {
 	dir = filepath.Clean(dir)
-	if err := fs.MkdirAll(dir, 0o755); err != nil {
+	if err := fs.MkdirAll(dir, DirMode); err != nil {
 		return err
 	}
 	for d := dir; ; {

@@ -285,7 +285,7 @@ func (n *node) syncDir() {
 // Lock takes name in an in-process lock table, creating the file if missing.
 // A crash image starts with no locks held, as after a reboot.
 func (fs *FS) Lock(name string) (io.Closer, error) {
-	f, err := fs.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := fs.OpenFile(name, os.O_RDWR|os.O_CREATE, vfs.FileMode)
 	if err != nil {
 		return nil, err
 	}

@@ -162,7 +162,8 @@ func Open(ctx context.Context, cfg backend.Config) (backend.WAL, error) {
 	}
 	path := filepath.Join(dir, FileName)
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-		if err := create(ctx, dir, path, s); err != nil {
+		fileMode, _ := cfg.Modes()
+		if err := create(ctx, dir, path, s, fileMode); err != nil {
 			return nil, err
 		}
 	} else if err != nil {
@@ -190,8 +191,10 @@ func Open(ctx context.Context, cfg backend.Config) (backend.WAL, error) {
 // temporary file and, closing it, checkpoints its WAL into the file and
 // fsyncs it; the file is then renamed into place and the directory fsync'd,
 // which SQLite never does for a database file. A crash before the rename
-// leaves only the temporary files, which the next create removes.
-func create(ctx context.Context, dir, path string, s settings) error {
+// leaves only the temporary files, which the next create removes. The file
+// is created empty with mode first: SQLite would create it 0644, and it
+// gives its -wal and -journal files the database file's mode.
+func create(ctx context.Context, dir, path string, s settings, mode os.FileMode) error {
 	if err := checkNoStaleWAL(path); err != nil {
 		return err
 	}
@@ -200,6 +203,13 @@ func create(ctx context.Context, dir, path string, s settings) error {
 		if err := os.Remove(name); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("sqlitewal: remove %s: %w", name, err)
 		}
+	}
+	f, err := os.OpenFile(tmp, os.O_RDONLY|os.O_CREATE|os.O_EXCL, mode)
+	if err != nil {
+		return fmt.Errorf("sqlitewal: create %s: %w", tmp, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("sqlitewal: create %s: %w", tmp, err)
 	}
 	db, err := openDB(tmp, pragmas(backend.SyncAlways, s, true))
 	if err != nil {

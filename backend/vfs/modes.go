@@ -1,0 +1,36 @@
+package vfs
+
+import "os"
+
+// FileMode and DirMode are the permission bits of every file and directory
+// the framework creates: private to the owner, since a log holds whatever
+// its records say. backend.Config can widen them (WithModes). The process
+// umask can only narrow them further.
+const (
+	FileMode os.FileMode = 0o600
+	DirMode  os.FileMode = 0o700
+)
+
+// WithModes returns fs creating files with mode file and directories with
+// mode dir, whatever perm its callers pass: it is how a widened
+// backend.Config reaches every file the framework and an FS-aware driver
+// create. Lock files keep FileMode: only the owner takes the lock.
+func WithModes(fs FS, file, dir os.FileMode) FS {
+	return modeFS{FS: fs, file: file, dir: dir}
+}
+
+type modeFS struct {
+	FS
+	file, dir os.FileMode
+}
+
+func (fs modeFS) OpenFile(name string, flag int, perm os.FileMode) (File, error) {
+	if flag&os.O_CREATE != 0 {
+		perm = fs.file
+	}
+	return fs.FS.OpenFile(name, flag, perm)
+}
+
+func (fs modeFS) MkdirAll(name string, perm os.FileMode) error {
+	return fs.FS.MkdirAll(name, fs.dir)
+}

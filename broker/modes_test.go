@@ -1,0 +1,74 @@
+//go:build unix
+
+package broker
+
+import (
+	"context"
+	"fmt"
+	iofs "io/fs"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// The broker's state is private under umask 022, which leaves a file
+// created 0644 readable by everyone: the store and WAL directories it
+// creates are 0700, and the session store, its -wal and -shm (SQLite gives
+// them the database file's mode) and the WAL's files are 0600. Not
+// parallel: the umask is the process's.
+func TestBrokerStateIsPrivate(t *testing.T) {
+	old := syscall.Umask(0o022)
+	t.Cleanup(func() { syscall.Umask(old) })
+	state := filepath.Join(t.TempDir(), "state")
+	cfg := diskConfig(filepath.Join(state, "store"), ModeSynchronous, true)
+	cfg.Persistence.WALPath = filepath.Join(state, "wal")
+	b := newBroker(t, cfg, nil)
+	ask(t, b, "s", "a", "budget")
+
+	db := cfg.SessionStore.SQLitePath
+	for _, name := range []string{db, db + "-wal", db + "-shm"} {
+		fi, err := os.Stat(name)
+		require.NoError(t, err, "SQLite keeps %s while the store is open", name)
+		require.Equal(t, "0600", octal(fi.Mode()), name)
+	}
+	seen := 0
+	require.NoError(t, filepath.WalkDir(state, func(path string, d iofs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		want := "0600"
+		if fi.IsDir() {
+			want = "0700"
+		}
+		require.Equal(t, want, octal(fi.Mode()), path)
+		seen++
+		return nil
+	}))
+	require.GreaterOrEqual(t, seen, 7, "the walk saw the directories, the store's three files and the WAL's")
+}
+
+// OpenSQLiteStore leaves an existing store's mode alone: creating the file
+// first only applies to a new store.
+func TestSQLiteStoreKeepsAnExistingFilesMode(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sessions.db")
+	s, err := OpenSQLiteStore(context.Background(), path)
+	require.NoError(t, err)
+	require.NoError(t, s.Close())
+	require.NoError(t, os.Chmod(path, 0o640))
+	s, err = OpenSQLiteStore(context.Background(), path)
+	require.NoError(t, err)
+	require.NoError(t, s.Close())
+	fi, err := os.Stat(path)
+	require.NoError(t, err)
+	require.Equal(t, "0640", octal(fi.Mode()))
+}
+
+// octal formats m's permission bits as chmod takes them, for readable failures.
+func octal(m os.FileMode) string { return fmt.Sprintf("%#o", uint32(m.Perm())) }
