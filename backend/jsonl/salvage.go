@@ -105,7 +105,6 @@ func highestIndex(data []byte) uint64 {
 // checkParams refuses the params Open refuses, so a tool given a wrong one
 // says so as Open would.
 func checkParams(cfg backend.Config) error {
-	p := backend.NewParams(cfg)
-	p.Int64(ParamSegmentBytes, DefaultSegmentBytes)
-	return p.Err()
+	_, _, err := readParams(cfg)
+	return err
 }
