@@ -194,7 +194,9 @@ func tornOverFUSE(t *testing.T, h Harness, durable bool) (rounds, points int) {
 			t.Fatalf("%s: unmount: %v", when, err)
 		}
 	}
-	ctx, open := t.Context(), h.openSmall()
+	// Open, not OpenSmall: a library that starts a new file every kilobyte
+	// fsyncs before each, so no write of the workload would span pages.
+	ctx, open := t.Context(), h.Open
 	dir := filepath.Join(mnt, walDir)
 	for k := 1; k <= maxCutPoints; k++ {
 		for seed := 1; seed <= tornSeeds; seed++ {
