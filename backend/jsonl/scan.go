@@ -196,13 +196,14 @@ func (sr *segmentReader) line() ([]byte, error) {
 	}
 	for {
 		frag, err = sr.br.ReadSlice('\n')
+		sr.long = append(sr.long, frag...)
 		if bytes.IndexByte(frag, 0) >= 0 {
 			// No record holds a zero byte: this is a torn record followed
-			// by zeros (a lost page or a preallocated remainder).
+			// by zeros (a lost page or a preallocated remainder). What
+			// follows them is read by observeAfter.
 			sr.bad = sr.long
-			return nil, sr.damage("zero bytes inside a line of %d bytes or more", len(sr.long))
+			return nil, sr.damage("zero bytes inside a line")
 		}
-		sr.long = append(sr.long, frag...)
 		if len(sr.long) > maxLineLen {
 			sr.bad = sr.long
 			return nil, sr.damage("line longer than the longest record (%d bytes)", maxLineLen)
@@ -238,9 +239,9 @@ func (sr *segmentReader) locate(e *backend.CorruptError) *backend.CorruptError {
 // off, whose bytes read so far are pending (aliasing br's buffer), notes
 // every valid record in it with d.Observe, and reports whether everything
 // from off to the end is zero bytes and how many bytes it read after
-// pending. A valid record ends at a newline and
-// holds no other, so each newline-terminated span is searched for a line
-// prefix from which the rest of the span decodes.
+// pending. A valid record ends at a newline and holds no other, so each
+// newline-terminated span is searched for a line prefix from which the rest
+// of the span decodes.
 func observeAfter(br *bufio.Reader, pending []byte, off int64, d *backend.Damage) (zero bool, rest int64, err error) {
 	zero = allZero(pending)
 	span := append([]byte(nil), pending[1:]...) // the bad line itself is not a record after it

@@ -150,6 +150,25 @@ func TestScanSegmentClaims(t *testing.T) {
 	}
 }
 
+// A torn line longer than the read buffer that runs into zeros ends there,
+// and a record after the zeros, in the same span, still counts.
+func TestScanSegmentLongTornLineThenClaim(t *testing.T) {
+	head, _ := buildSegment(1, 2)
+	torn := append([]byte(`{"i":3,"s":2,"c":"00000000","b":"`), bytes.Repeat([]byte{'A'}, readerSize+100)...)
+	for _, tc := range []struct {
+		durable uint64
+		verdict Verdict
+	}{{2, Torn}, {3, Corrupt}} {
+		data := append(append(bytes.Clone(head), torn...), make([]byte, 300)...)
+		data = append(data, AppendLine(nil, 5, tc.durable, payload(5))...)
+		data = append(data, make([]byte, 300)...)
+		s := scan(t, data, 1)
+		require.Equal(t, tc.verdict, s.Verdict, s.Damage)
+		require.Equal(t, int64(len(head)), s.Good)
+		require.Contains(t, s.Damage.Reason, "zero bytes inside a line")
+	}
+}
+
 func TestScanSegmentCorrupt(t *testing.T) {
 	data, offsets := buildSegment(1, 6)
 	flip := func(at int64) []byte {
