@@ -70,7 +70,7 @@
 //	segment_bytes   size at which a new segment is started (default 64MiB;
 //	                suffixes KiB, MiB, GiB; at least 1)
 //	preallocate     allocate each segment's segment_bytes when it is
-//	                created, and the last one's at Open (default true)
+//	                created (default true)
 //
 // Any other key is an error naming it.
 //
@@ -122,7 +122,8 @@
 // (a later record claiming the damage durable, or one of the old format,
 // which claims nothing; damage in a segment that is not the last, since a
 // segment is fsync'd before the next is created) is corruption and Open
-// refuses, leaving every file as it was. Open then fsyncs the last segment
-// (and preallocates it), because a crashed process may have left records in
-// the page cache only, and new records will claim them durable.
+// refuses, leaving every file as it was. Open then fsyncs the last segment,
+// because a crashed process may have left records in the page cache only,
+// and new records will claim them durable. A segment cut by a repair, or
+// written without preallocation, is not preallocated again; the next one is.
 package jsonl

@@ -67,8 +67,11 @@ func TestPreallocatedSegmentIsSyncedAtCreation(t *testing.T) {
 	require.NoError(t, err)
 	require.EqualValues(t, 4096, fi.Size())
 
-	w, fs = openEvents(t, dir, backend.SyncAlways, ParamSegmentBytes, "4KiB", ParamPreallocate, "true")
-	require.Empty(t, fs.take(), "openEvents took Open's own events")
+	fs = newEventFS()
+	cfg := config(dir, ParamSegmentBytes, "4KiB", ParamPreallocate, "true")
+	cfg.FS = fs
+	w = open(t, cfg)
+	require.Contains(t, fs.take(), "sync "+seg1, "Open fsyncs the last segment before records claim it durable")
 	_, err = w.Append(ctx, payload(2))
 	require.NoError(t, err)
 	require.Equal(t, []string{"write " + seg1, "sync " + seg1}, fs.take(), "the record goes after the first, into the zeros")

@@ -18,8 +18,8 @@ const (
 	// DefaultSegmentBytes is ParamSegmentBytes when it is not set.
 	DefaultSegmentBytes = 64 << 20
 	// ParamPreallocate, when true (the default), allocates each segment's
-	// segment_bytes when it is created and zero-extends the last one at
-	// Open, so a write and its fdatasync change no file size.
+	// segment_bytes when it is created, so a write and its fdatasync change
+	// no file size.
 	ParamPreallocate = "preallocate"
 )
 
@@ -74,16 +74,12 @@ func Open(ctx context.Context, cfg backend.Config) (backend.WAL, error) {
 	}
 	if active != nil {
 		// What a crashed process left in the page cache is made durable
-		// before any record claims it is.
-		if prealloc {
-			err = vfs.Preallocate(active, segBytes)
-		}
-		if err == nil {
-			err = active.Sync()
-		}
-		if err != nil {
+		// before any record claims it is. The segment is not preallocated
+		// here: Open changes no file but to cut a torn tail, and the next
+		// segment will be.
+		if err := active.Sync(); err != nil {
 			active.Close()
-			return nil, fmt.Errorf("jsonl: prepare %s for appending: %w", active.Name(), err)
+			return nil, fmt.Errorf("jsonl: sync %s before appending: %w", active.Name(), err)
 		}
 	}
 	return &wal{

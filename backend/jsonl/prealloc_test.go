@@ -48,8 +48,8 @@ func TestPreallocatedSegments(t *testing.T) {
 	require.NoError(t, w.Close())
 	w = open(t, preallocConfig(dir))
 	requireLog(t, w, 90, 120)
-	requireSizes(t, dir)
 	require.NoError(t, w.Close())
+	requireSizes(t, dir)
 
 	// Reopened without preallocation, the zeros stay and are still the end.
 	w = open(t, config(dir, ParamSegmentBytes, "4KiB"))
@@ -61,7 +61,7 @@ func TestPreallocatedSegments(t *testing.T) {
 }
 
 // A torn record in a preallocated segment is cut off with a copy kept, and
-// the segment is preallocated again before the next Append.
+// appends go on after the cut.
 func TestPreallocatedTornTail(t *testing.T) {
 	dir := t.TempDir()
 	w := open(t, preallocConfig(dir))
@@ -83,7 +83,9 @@ func TestPreallocatedTornTail(t *testing.T) {
 	require.Equal(t, []string{path}, obs.files)
 	require.EqualValues(t, []int64{int64(len(data) - end)}, obs.bytes)
 	require.FileExists(t, path+backend.BrokenSuffix)
-	requireSizes(t, dir)
+	fi, err := os.Stat(path)
+	require.NoError(t, err)
+	require.EqualValues(t, end, fi.Size(), "cut where record 6 began")
 	appendRange(t, w, 6, 7)
 	require.NoError(t, w.Close())
 	w = open(t, preallocConfig(dir))
