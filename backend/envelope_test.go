@@ -77,24 +77,34 @@ func TestOutOfRange(t *testing.T) {
 	require.ErrorContains(t, err, "replay from 12 not in [4, 11]")
 }
 
-// FuzzDecodeEnvelope checks that whatever DecodeEnvelope accepts is exactly
-// the envelope AppendEnvelope writes for that index and payload.
+// FuzzDecodeEnvelope checks that whatever DecodeEnvelopeClaim accepts is
+// exactly the envelope AppendEnvelope (no claim) or AppendEnvelopeClaim
+// writes for that index, claim and payload, and that DecodeEnvelope agrees.
 func FuzzDecodeEnvelope(f *testing.F) {
 	f.Add(backend.AppendEnvelope(nil, 1, nil), uint64(1))
+	f.Add(backend.AppendEnvelopeClaim(nil, 9, 3, []byte("payload")), uint64(9))
 	f.Add(backend.AppendEnvelope(nil, 9, []byte("payload")), uint64(9))
 	f.Add(backend.AppendEnvelope(nil, 9, []byte("payload")), uint64(8))
 	f.Add(make([]byte, backend.EnvelopeHeaderSize), uint64(0))
 	f.Add([]byte{1, 2, 3}, uint64(1))
 	f.Fuzz(func(t *testing.T, buf []byte, want uint64) {
-		payload, err := backend.DecodeEnvelope(buf, want)
+		payload, durable, err := backend.DecodeEnvelopeClaim(buf, want)
+		plain, perr := backend.DecodeEnvelope(buf, want)
+		if (err == nil) != (perr == nil) || !bytes.Equal(plain, payload) {
+			t.Fatalf("DecodeEnvelope = (%x, %v) but DecodeEnvelopeClaim = (%x, %v)", plain, perr, payload, err)
+		}
 		if err != nil {
 			if !errors.Is(err, backend.ErrCorrupt) {
 				t.Fatalf("DecodeEnvelope error %v is not ErrCorrupt", err)
 			}
 			return
 		}
-		if again := backend.AppendEnvelope(nil, want, payload); !bytes.Equal(again, buf) {
-			t.Fatalf("DecodeEnvelope accepted %x, which AppendEnvelope writes as %x", buf, again)
+		again := backend.AppendEnvelope(nil, want, payload)
+		if durable != backend.NoClaim {
+			again = backend.AppendEnvelopeClaim(nil, want, durable, payload)
+		}
+		if !bytes.Equal(again, buf) {
+			t.Fatalf("DecodeEnvelope accepted %x, which is written as %x", buf, again)
 		}
 	})
 }

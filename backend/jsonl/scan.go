@@ -98,6 +98,9 @@ func ScanSegment(r io.Reader, file string, first uint64, fn func(index uint64, p
 			scan.Damage, scan.Verdict = damage, Corrupt
 			return scan, nil
 		}
+		// Rule 4 weighs claims against the index the bad line should
+		// hold, not one parsed from its damaged bytes.
+		damage.Index = sr.next
 		rule := backend.Damage{Err: damage, LastFile: true}
 		zero, rest, err := observeAfter(sr.br, sr.bad, sr.off, &rule)
 		if err != nil {
