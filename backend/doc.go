@@ -36,8 +36,13 @@
 //   - index arguments are checked against the bounds, so a driver sees only
 //     valid ones; Close is idempotent and later calls get ErrClosed.
 //
-// For drivers, the envelope (AppendEnvelope, DecodeEnvelope), Checksum,
-// Params and package vfs are the shared building blocks.
+// For drivers, the envelope (AppendEnvelope, AppendEnvelopeClaim,
+// DecodeEnvelope, DecodeEnvelopeClaim), Checksum, Params, rule 4 (Damage,
+// ResolveDamage, RepairTail) and package vfs are the shared building blocks.
+// A segment-file driver that stamps each record with the index through which
+// its log was fsync'd when the record was written, and reports each valid
+// record after damage with Damage.Observe, gets torn writes within a
+// multi-page write told from corruption of durable records.
 //
 // # Operator tools
 //

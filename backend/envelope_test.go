@@ -77,24 +77,77 @@ func TestOutOfRange(t *testing.T) {
 	require.ErrorContains(t, err, "replay from 12 not in [4, 11]")
 }
 
-// FuzzDecodeEnvelope checks that whatever DecodeEnvelope accepts is exactly
-// the envelope AppendEnvelope writes for that index and payload.
+// FuzzDecodeEnvelope checks that whatever DecodeEnvelopeClaim accepts is
+// exactly the envelope AppendEnvelope (no claim) or AppendEnvelopeClaim
+// writes for that index, claim and payload, and that DecodeEnvelope agrees.
 func FuzzDecodeEnvelope(f *testing.F) {
 	f.Add(backend.AppendEnvelope(nil, 1, nil), uint64(1))
+	f.Add(backend.AppendEnvelopeClaim(nil, 9, 3, []byte("payload")), uint64(9))
 	f.Add(backend.AppendEnvelope(nil, 9, []byte("payload")), uint64(9))
 	f.Add(backend.AppendEnvelope(nil, 9, []byte("payload")), uint64(8))
 	f.Add(make([]byte, backend.EnvelopeHeaderSize), uint64(0))
 	f.Add([]byte{1, 2, 3}, uint64(1))
 	f.Fuzz(func(t *testing.T, buf []byte, want uint64) {
-		payload, err := backend.DecodeEnvelope(buf, want)
+		payload, durable, err := backend.DecodeEnvelopeClaim(buf, want)
+		plain, perr := backend.DecodeEnvelope(buf, want)
+		if (err == nil) != (perr == nil) || !bytes.Equal(plain, payload) {
+			t.Fatalf("DecodeEnvelope = (%x, %v) but DecodeEnvelopeClaim = (%x, %v)", plain, perr, payload, err)
+		}
 		if err != nil {
 			if !errors.Is(err, backend.ErrCorrupt) {
 				t.Fatalf("DecodeEnvelope error %v is not ErrCorrupt", err)
 			}
 			return
 		}
-		if again := backend.AppendEnvelope(nil, want, payload); !bytes.Equal(again, buf) {
-			t.Fatalf("DecodeEnvelope accepted %x, which AppendEnvelope writes as %x", buf, again)
+		again := backend.AppendEnvelope(nil, want, payload)
+		if durable != backend.NoClaim {
+			again = backend.AppendEnvelopeClaim(nil, want, durable, payload)
+		}
+		if !bytes.Equal(again, buf) {
+			t.Fatalf("DecodeEnvelope accepted %x, which is written as %x", buf, again)
 		}
 	})
+}
+
+// The claiming form round-trips its claim; the plain form, which logs written
+// before claims existed hold, still decodes and claims nothing.
+func TestEnvelopeClaim(t *testing.T) {
+	for _, size := range []int{0, 1, 100} {
+		payload := bytes.Repeat([]byte{'p'}, size)
+		env := backend.AppendEnvelopeClaim([]byte("x"), 9, 8, payload)[1:]
+		require.Len(t, env, backend.EnvelopeClaimHeaderSize+size)
+		got, durable, err := backend.DecodeEnvelopeClaim(env, 9)
+		require.NoError(t, err)
+		require.Equal(t, payload, got)
+		require.EqualValues(t, 8, durable)
+		got, err = backend.DecodeEnvelope(env, 9)
+		require.NoError(t, err)
+		require.Equal(t, payload, got)
+
+		plain := backend.AppendEnvelope(nil, 9, payload)
+		_, durable, err = backend.DecodeEnvelopeClaim(plain, 9)
+		require.NoError(t, err)
+		require.Equal(t, backend.NoClaim, durable)
+	}
+	// Today's plain form, byte for byte: a CRC32C, index 1, length 2, "hi".
+	old := []byte{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 2, 'h', 'i'}
+	binary.BigEndian.PutUint32(old, backend.Checksum(old[4:]))
+	require.Equal(t, old, backend.AppendEnvelope(nil, 1, []byte("hi")))
+
+	env := backend.AppendEnvelopeClaim(nil, 5, 4, []byte("abc"))
+	for i := range env {
+		for bit := range 8 {
+			bad := bytes.Clone(env)
+			bad[i] ^= 1 << bit
+			_, _, err := backend.DecodeEnvelopeClaim(bad, 5)
+			require.ErrorIs(t, err, backend.ErrCorrupt, "flip of bit %d in byte %d", bit, i)
+		}
+	}
+	for n := range env {
+		_, _, err := backend.DecodeEnvelopeClaim(env[:n], 5)
+		require.ErrorIs(t, err, backend.ErrCorrupt, "torn to %d bytes", n)
+	}
+	self := backend.AppendEnvelopeClaim(nil, 5, 5, nil)
+	_, _, err := backend.DecodeEnvelopeClaim(self, 5)
+	require.ErrorContains(t, err, "not below its own")
 }

@@ -162,15 +162,18 @@ type nopCloser struct{}
 func (nopCloser) Close() error { return nil }
 
 // Corruption returns the error Open reports for d when it is not a torn
-// tail: d.Err, its Reason saying why it is not one. It changes nothing, so
+// write: d.Err, its Reason saying why it is not one. It changes nothing, so
 // an Inspector reports what ResolveDamage would refuse.
 func (d Damage) Corruption() *CorruptError {
 	e := *d.Err
 	switch {
 	case !d.LastFile:
 		e.Reason += " (in a file older than the last, so not a torn tail)"
-	default:
-		e.Reason += " (followed by a valid record, so not a torn tail)"
+	case d.ValidAfter:
+		e.Reason += " (followed by a valid record that carries no durability claim, so not a torn tail)"
+	case d.Claim != nil && d.Claim.Durable >= e.Index:
+		e.Reason += fmt.Sprintf(" (record %d at offset %d, written after it, claims the log durable through index %d, so not a torn write)",
+			d.Claim.Index, d.Claim.Offset, d.Claim.Durable)
 	}
 	return &e
 }

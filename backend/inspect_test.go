@@ -151,6 +151,15 @@ func TestDamageCorruptionSaysWhyItIsNotTorn(t *testing.T) {
 	require.ErrorIs(t, got, backend.ErrCorrupt)
 	require.Equal(t, "checksum mismatch", bad.Reason, "the damage itself is left as it was")
 	require.Equal(t, int64(10), got.Offset)
+
+	var claimed backend.Damage
+	claimed.Err, claimed.LastFile = bad, true
+	claimed.Observe(9, 90, 2)
+	require.True(t, claimed.Torn(), "a record claiming index 2 durable says nothing of index 3")
+	claimed.Observe(8, 80, backend.NoClaim-1)
+	claimed.Observe(7, 70, 3)
+	require.False(t, claimed.Torn())
+	require.Contains(t, claimed.Corruption().Reason, "record 8 at offset 80, written after it, claims the log durable through index 18446744073709551614")
 }
 
 func TestInspectAndSalvageRefuseADoneContext(t *testing.T) {

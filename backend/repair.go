@@ -18,22 +18,56 @@ import (
 const BrokenSuffix = ".broken"
 
 // Damage is the first bad record a driver's scan of its files found, with
-// what rule 4 of docs/design.md needs to tell a torn tail from corruption.
+// what rule 4 of docs/design.md needs to tell a torn write from corruption.
+//
+// A record may carry a durability claim: the index through which the log was
+// durable (fsync'd) when it was written. A valid record after the damage that
+// claims the damaged index durable proves the damage hit bytes that had
+// reached the disk, so it is corruption. Records that claim less prove
+// nothing: a power loss in the middle of an unsynced write that spans pages
+// may keep a later page and lose an earlier one, leaving zeros or old bytes
+// before valid records. A valid record that carries no claim (a log written
+// before records carried them) is taken to claim everything, as rule 4 did
+// before claims existed.
 type Damage struct {
 	// Err says where and why: File and Offset locate the start of the bad
 	// record, Index is the index it should hold, Reason what failed.
 	Err *CorruptError
-	// LastFile is true when File is the newest file of the log, the only one
-	// a crash can leave half written.
+	// LastFile is true when File can hold a torn write: the newest file of
+	// a log that fsyncs a file before it starts the next.
 	LastFile bool
-	// ValidAfter is true when a valid record lies somewhere after the bad one
-	// in File, which a torn write cannot produce.
+	// ValidAfter is true when a valid record that carries no durability
+	// claim lies somewhere after the bad one in File.
 	ValidAfter bool
+	// Claim is the valid record after the bad one in File with the highest
+	// durability claim, nil when no valid record after it carries one.
+	Claim *Claim
 }
 
-// Torn reports whether d is a torn tail: a bad record in the last file with
-// nothing valid after it. Anything else is corruption.
-func (d Damage) Torn() bool { return d.LastFile && !d.ValidAfter }
+// Claim is a valid record's durability claim, where Damage found it.
+type Claim struct {
+	Index   uint64 // the record's index
+	Offset  int64  // where it starts in the damaged file
+	Durable uint64 // the index through which it says the log was durable
+}
+
+// Observe notes a valid record after the damage: its index, offset and
+// durability claim (NoClaim when it carries none). A scan calls it for every
+// valid record it finds after the bad one, in any order.
+func (d *Damage) Observe(index uint64, offset int64, durable uint64) {
+	switch {
+	case durable == NoClaim:
+		d.ValidAfter = true
+	case d.Claim == nil || durable > d.Claim.Durable:
+		d.Claim = &Claim{Index: index, Offset: offset, Durable: durable}
+	}
+}
+
+// Torn reports whether d is a torn write: a bad record in the last file after
+// which no valid record claims it durable. Anything else is corruption.
+func (d Damage) Torn() bool {
+	return d.LastFile && !d.ValidAfter && (d.Claim == nil || d.Claim.Durable < d.Err.Index)
+}
 
 // ResolveDamage applies rule 4 of docs/design.md to d. A torn tail is cut off at
 // d.Err.Offset with RepairTail and ResolveDamage returns nil; anything else is

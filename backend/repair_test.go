@@ -185,13 +185,21 @@ func TestResolveDamage(t *testing.T) {
 	for _, tc := range []struct {
 		name            string
 		lastFile, valid bool
+		claims          []uint64 // durability claims of valid records after the damage
 		torn            bool
 		reasonMentions  string
 	}{
-		{"torn tail", true, false, true, ""},
-		{"valid record after", true, true, false, "followed by a valid record"},
-		{"older file", false, false, false, "older than the last"},
-		{"older file, valid after", false, true, false, "older than the last"},
+		{"torn tail", true, false, nil, true, ""},
+		{"valid record after", true, true, nil, false, "followed by a valid record that carries no durability claim"},
+		{"older file", false, false, nil, false, "older than the last"},
+		{"older file, valid after", false, true, nil, false, "older than the last"},
+		// The damage is at index 2: records claiming only index 1 durable
+		// were written while it was not, so a lost page explains it.
+		{"claims below the damage", true, false, []uint64{1, 0, 1}, true, ""},
+		{"a claim covers the damage", true, false, []uint64{1, 2, 1}, false, "record 5 at offset 40, written after it, claims the log durable through index 2"},
+		{"a claim beyond the damage", true, false, []uint64{7}, false, "claims the log durable through index 7"},
+		{"claims below, an old record after", true, true, []uint64{1}, false, "carries no durability claim"},
+		{"older file, claims below", false, false, []uint64{1}, false, "older than the last"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -201,6 +209,9 @@ func TestResolveDamage(t *testing.T) {
 				Err:        &backend.CorruptError{File: path, Offset: 5, Index: 2, Reason: "checksum mismatch"},
 				LastFile:   tc.lastFile,
 				ValidAfter: tc.valid,
+			}
+			for i, c := range tc.claims {
+				d.Observe(uint64(4+i), int64(20*(1+i)), c)
 			}
 			require.Equal(t, tc.torn, d.Torn())
 			err := backend.ResolveDamage(vfs.Default, d, discard, nil)

@@ -98,6 +98,15 @@
 // deadline, and the child is killed and its mount removed even when a round
 // fails.
 //
+// The power_loss_torn_writes case cuts the power right before each fsync of
+// a workload of multi-page writes, four times per fsync, each time keeping a
+// different seeded half of the 4 KiB pages written since each file's last
+// fsync, lost pages reading as zeros: a write whose later page reached the
+// disk and whose earlier one did not. It runs on the crash file system with
+// OpenFS, else over FUSE from a child as above, with Open (files that rotate
+// every kilobyte would be fsync'd between the pages of a write). The WAL must
+// open unaided with every durable record.
+//
 // # Environment
 //
 //	NAUTILUS_CRASH_ROUNDS  the number of kill -9 rounds (default 50); raise it for a soak

@@ -44,6 +44,9 @@ type flaws struct {
 	createsBeforeCheck  bool // creates its file before refusing foreign ones
 	truncateInPlace     bool // TruncateFront rewrites the file in place, not atomically
 	worldReadable       bool // creates its file 0644, ignoring Config.Modes
+
+	holeIsCorruption bool // refuses a bad record followed by a valid one, as rule 4 did before durability claims
+	cutsToThePage    bool // cuts a bad record off at the 4 KiB page it starts in, with the records before it there
 }
 
 const (
@@ -114,6 +117,7 @@ func (w *onefile) load() error {
 	}
 	w.first = binary.BigEndian.Uint64(data)
 	off, lastOff := int64(onefileHeader), int64(onefileHeader)
+	var starts []int64 // where each record starts
 	for {
 		rest := data[off:]
 		if len(rest) < backend.EnvelopeHeaderSize {
@@ -127,8 +131,18 @@ func (w *onefile) load() error {
 		if err != nil {
 			break
 		}
-		w.records = append(w.records, bytes.Clone(rec))
+		w.records, starts = append(w.records, bytes.Clone(rec)), append(starts, off)
 		lastOff, off = off, off+n
+	}
+	if w.flaws.holeIsCorruption && off < int64(len(data)) && validEnvelopeAfter(data, off) {
+		return &backend.CorruptError{File: w.path, Offset: off, Index: w.first + uint64(len(w.records)),
+			Reason: "bad record followed by a valid one"}
+	}
+	if w.flaws.cutsToThePage && off < int64(len(data)) {
+		off = max(off&^4095, onefileHeader)
+		for len(starts) > 0 && starts[len(starts)-1] >= off {
+			starts, w.records = starts[:len(starts)-1], w.records[:len(w.records)-1]
+		}
 	}
 	if w.flaws.dropLastOnReopen && len(w.records) > 0 {
 		w.records, off = w.records[:len(w.records)-1], lastOff
@@ -153,6 +167,23 @@ func (w *onefile) load() error {
 		return err
 	}
 	return w.f.Sync()
+}
+
+// validEnvelopeAfter reports whether a valid envelope starts anywhere after
+// offset bad in data.
+func validEnvelopeAfter(data []byte, bad int64) bool {
+	for p := bad + 1; p+backend.EnvelopeHeaderSize <= int64(len(data)); p++ {
+		rest := data[p:]
+		n := int64(backend.EnvelopeHeaderSize) + int64(binary.BigEndian.Uint32(rest[12:]))
+		if n > int64(len(rest)) {
+			continue
+		}
+		index := binary.BigEndian.Uint64(rest[4:])
+		if _, err := backend.DecodeEnvelope(rest[:n], index); err == nil && index != 0 {
+			return true
+		}
+	}
+	return false
 }
 
 func (w *onefile) Append(_ context.Context, data ...[]byte) (uint64, error) {

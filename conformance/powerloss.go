@@ -205,6 +205,13 @@ func checkRecovered(t *testing.T, w backend.WAL, p progress, when string) (first
 // to index written.
 func checkRecoveredUpTo(t *testing.T, w backend.WAL, p progress, written uint64, when string) (first, last uint64) {
 	t.Helper()
+	return checkRecoveredWith(t, w, p, written, when, payload)
+}
+
+// checkRecoveredWith is checkRecoveredUpTo for a workload that stored
+// records pl(index).
+func checkRecoveredWith(t *testing.T, w backend.WAL, p progress, written uint64, when string, pl func(uint64) []byte) (first, last uint64) {
+	t.Helper()
 	ctx := t.Context()
 	first, last, err := w.Bounds(ctx)
 	if err != nil {
@@ -219,7 +226,7 @@ func checkRecoveredUpTo(t *testing.T, w backend.WAL, p progress, written uint64,
 		if index != n {
 			return fmt.Errorf("replay delivered index %d, want %d", index, n)
 		}
-		if want := payload(index); string(data) != string(want) {
+		if want := pl(index); string(data) != string(want) {
 			return fmt.Errorf("record %d: got %s, want %s", index, describe(data), describe(want))
 		}
 		n++

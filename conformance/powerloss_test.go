@@ -30,6 +30,20 @@ func TestCrashCasesCatchBrokenBackends(t *testing.T) {
 			conformance.Harness{Open: openOnefile(backend.SyncNone, flaws{})}, true},
 		{"acknowledges_before_fsync_memfs", "power_loss_every_operation",
 			conformance.Harness{Open: openOnefile(backend.SyncNone, flaws{}), OpenFS: openOnefileFS(backend.SyncNone, flaws{})}, false},
+		// A page lost before pages kept, in a write never acknowledged,
+		// makes it refuse to open.
+		{"hole_is_corruption", "power_loss_torn_writes", conformance.Harness{
+			Open:   openOnefile(backend.SyncAlways, flaws{holeIsCorruption: true}),
+			OpenFS: openOnefileFS(backend.SyncAlways, flaws{holeIsCorruption: true}),
+		}, false},
+		{"hole_is_corruption_fuse", "power_loss_torn_writes",
+			conformance.Harness{Open: openOnefile(backend.SyncAlways, flaws{holeIsCorruption: true})}, true},
+		// Cutting a torn write off at its page loses the acknowledged records
+		// that share the page.
+		{"cuts_to_the_page", "power_loss_torn_writes", conformance.Harness{
+			Open:   openOnefile(backend.SyncAlways, flaws{cutsToThePage: true}),
+			OpenFS: openOnefileFS(backend.SyncAlways, flaws{cutsToThePage: true}),
+		}, false},
 		// Killed between truncating the file and writing it again, it loses the log.
 		{"truncates_in_place", "kill_9_named_points", conformance.Harness{
 			Open:   openOnefile(backend.SyncAlways, flaws{truncateInPlace: true}),

@@ -11,14 +11,22 @@
 // (and UTF-8, with no newline) is embedded verbatim under "d"; any other
 // payload is base64 under "b":
 //
-//	{"i":1,"c":"0ac3b4d1","d":{"op":"assert","session":"s1"}}
-//	{"i":2,"c":"ca163b61","b":"AAECAw=="}
+//	{"i":1,"s":0,"c":"d4554308","d":{"op":"assert","session":"s1"}}
+//	{"i":2,"s":1,"c":"7424183c","b":"AAECAw=="}
 //
-// "i" is the index and "c" the CRC32C (backend.Checksum) of the index as 8
-// big-endian bytes followed by the exact payload bytes, so the payload read
-// back is byte for byte the one appended. The keys always come in this order,
-// which lets the reader decode a line without reflection. Zero bytes, index 0
-// and a line without its newline never decode as a record.
+// "i" is the index; "s" the durability claim, the index through which the
+// log was fsync'd when the line was written (below "i"); "c" the CRC32C
+// (backend.Checksum) of the index and the claim, each as 8 big-endian bytes,
+// followed by the exact payload bytes, so the payload read back is byte for
+// byte the one appended. The keys always come in this order, which lets the
+// reader decode a line without reflection. Zero bytes, index 0 and a line
+// without its newline never decode as a record. Lines written before claims
+// existed have no "s" and a CRC32C of the index and payload only:
+//
+//	{"i":1,"c":"0ac3b4d1","d":{"op":"assert","session":"s1"}}
+//
+// They still decode and claim nothing (backend.NoClaim), so old logs open
+// and are judged by the rule that held when they were written.
 //
 // AppendLine, DecodeLine and ScanSegment are the format's codec and checker,
 // for fuzz tests and tools; Inspect checks a whole directory as Open does
@@ -41,6 +49,13 @@
 // shared with another backend or a stray file that looks like a segment is
 // never silently ignored.
 //
+// A segment is preallocated when it is created (param preallocate): its
+// segment_bytes are allocated with fallocate where the file system has it,
+// or its size extended otherwise, and fsync'd, so later writes change no file
+// size and an fdatasync has no metadata to write. Zero bytes that run from
+// the last record to the end of a segment are the end of the log, whether
+// the segment was preallocated or not; Open appends after the last record.
+//
 // Each Append encodes its whole batch into one buffer and writes it with one
 // write call to the last segment. A new segment is started when a batch would
 // take the current one past segment_bytes (a batch never spans segments, so a
@@ -54,6 +69,8 @@
 //
 //	segment_bytes   size at which a new segment is started (default 64MiB;
 //	                suffixes KiB, MiB, GiB; at least 1)
+//	preallocate     allocate each segment's segment_bytes when it is
+//	                created (default true)
 //
 // Any other key is an error naming it.
 //
@@ -94,13 +111,19 @@
 // log; after it, the new first index holds and Open deletes the segments
 // left entirely below it.
 //
-// At Open every segment is scanned. A bad or short record at the end of the
-// last segment with no valid record after it is a torn write: the segment is
-// copied to <segment>.broken (fsync'd), cut to its last valid record and
-// fsync'd, the repair is logged (slog warning naming the file, offset and
-// dropped bytes) and reported to Config.Observer, and Open goes on. Anything
-// else is corruption and Open refuses, leaving every file as it was. A power
-// loss under SyncNone may leave a hole of lost pages before pages that did
-// reach the disk; that shows as a bad record followed by a valid one, which
-// Open refuses as corruption rather than guess.
+// At Open every segment is scanned. A bad or short record in the last
+// segment that no valid record after it claims durable is a torn write: the
+// segment is copied to <segment>.broken (fsync'd), cut to its last valid
+// record and fsync'd, the repair is logged (slog warning naming the file,
+// offset and dropped bytes) and reported to Config.Observer, and Open goes on.
+// A power loss may leave a hole of lost pages before pages of the same
+// unsynced write that did reach the disk; the records there claim only what
+// was fsync'd before them, so the hole is a torn write too. Anything else
+// (a later record claiming the damage durable, or one of the old format,
+// which claims nothing; damage in a segment that is not the last, since a
+// segment is fsync'd before the next is created) is corruption and Open
+// refuses, leaving every file as it was. Open then fsyncs the last segment,
+// because a crashed process may have left records in the page cache only,
+// and new records will claim them durable. A segment cut by a repair, or
+// written without preallocation, is not preallocated again; the next one is.
 package jsonl

@@ -28,7 +28,7 @@ func openEvents(t *testing.T, dir string, mode backend.SyncMode, kv ...string) (
 func TestSyncAlwaysWritesAndSyncsOncePerAppend(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	w, fs := openEvents(t, dir, backend.SyncAlways, ParamSegmentBytes, "150") // 1-3, 4-6, ...
+	w, fs := openEvents(t, dir, backend.SyncAlways, ParamSegmentBytes, "170", ParamPreallocate, "false") // 1-3, 4-6, ...
 	seg1, seg2 := SegmentName(1), SegmentName(4)
 	base := filepath.Base(dir)
 
@@ -50,10 +50,41 @@ func TestSyncAlwaysWritesAndSyncsOncePerAppend(t *testing.T) {
 	require.Empty(t, fs.take(), "nothing left to sync")
 }
 
+// A preallocated segment's size is made durable when it is created, before
+// its directory entry, so no Append's fdatasync has a size to write; a
+// reopened log's last segment is fsync'd before records claim it durable.
+func TestPreallocatedSegmentIsSyncedAtCreation(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	w, fs := openEvents(t, dir, backend.SyncAlways, ParamSegmentBytes, "4KiB", ParamPreallocate, "true")
+	seg1 := SegmentName(1)
+	_, err := w.Append(ctx, payload(1))
+	require.NoError(t, err)
+	require.Equal(t, []string{"create " + seg1, "truncate " + seg1, "sync " + seg1, "syncdir " + filepath.Base(dir),
+		"write " + seg1, "sync " + seg1}, fs.take(), "eventFS cannot fallocate, so the size is extended")
+	require.NoError(t, w.Close())
+	fi, err := os.Stat(filepath.Join(dir, seg1))
+	require.NoError(t, err)
+	require.EqualValues(t, 4096, fi.Size())
+
+	fs = newEventFS()
+	cfg := config(dir, ParamSegmentBytes, "4KiB", ParamPreallocate, "true")
+	cfg.FS = fs
+	w = open(t, cfg)
+	require.Contains(t, fs.take(), "sync "+seg1, "Open fsyncs the last segment before records claim it durable")
+	_, err = w.Append(ctx, payload(2))
+	require.NoError(t, err)
+	require.Equal(t, []string{"write " + seg1, "sync " + seg1}, fs.take(), "the record goes after the first, into the zeros")
+	require.NoError(t, w.Close())
+	w = open(t, config(dir))
+	require.Equal(t, []record{{1, payload(1)}, {2, payload(2)}}, replayAll(t, w, 1))
+	require.NoError(t, w.Close())
+}
+
 func TestSyncNoneSyncsOnSyncCloseAndRotation(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	w, fs := openEvents(t, dir, backend.SyncNone, ParamSegmentBytes, "150") // 1-3, 4-6, ...
+	w, fs := openEvents(t, dir, backend.SyncNone, ParamSegmentBytes, "170", ParamPreallocate, "false") // 1-3, 4-6, ...
 	seg1, seg2 := SegmentName(1), SegmentName(4)
 	base := filepath.Base(dir)
 
@@ -77,7 +108,7 @@ func TestSyncNoneSyncsOnSyncCloseAndRotation(t *testing.T) {
 	require.NoError(t, w.Close())
 	require.Equal(t, []string{"write " + seg2, "sync " + seg2}, fs.take(), "Close makes appended records durable")
 
-	w, fs = openEvents(t, dir, backend.SyncNone, ParamSegmentBytes, "150")
+	w, fs = openEvents(t, dir, backend.SyncNone, ParamSegmentBytes, "170", ParamPreallocate, "false")
 	_, err = w.Append(ctx, payload(6))
 	require.NoError(t, err)
 	_, err = w.Append(ctx, payload(7), payload(8))
@@ -91,7 +122,7 @@ func TestSyncNoneSyncsOnSyncCloseAndRotation(t *testing.T) {
 func TestTruncateFrontPersistsTheMarkerBeforeDeleting(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	w, fs := openEvents(t, dir, backend.SyncNone, ParamSegmentBytes, "150")
+	w, fs := openEvents(t, dir, backend.SyncNone, ParamSegmentBytes, "170", ParamPreallocate, "false")
 	appendRange(t, w, 1, 9)
 	fs.take()
 	base := filepath.Base(dir)

@@ -15,8 +15,12 @@ import (
 
 // config returns a jsonl Config for dir with the given params as key, value
 // pairs; repairs are logged nowhere unless a test sets its own Logger.
+// Segments are not preallocated unless the params say so, so tests that
+// read and damage a segment's bytes see only records; the preallocated
+// layout has tests of its own (prealloc_test.go) and the conformance suite
+// runs with it on and off.
 func config(dir string, kv ...string) backend.Config {
-	cfg := backend.Config{Backend: "jsonl", Dir: dir, Params: map[string]string{},
+	cfg := backend.Config{Backend: "jsonl", Dir: dir, Params: map[string]string{ParamPreallocate: "false"},
 		Logger: slog.New(slog.DiscardHandler)}
 	for i := 0; i+1 < len(kv); i += 2 {
 		cfg.Params[kv[i]] = kv[i+1]

@@ -17,19 +17,19 @@ import (
 // *backend.CorruptError, and that decoding what AppendLine encodes gives back
 // the index and payload, in a line that is one line of JSON.
 func FuzzDecodeLine(f *testing.F) {
-	f.Add(AppendLine(nil, 1, []byte(`{"op":"assert"}`)), uint64(1), []byte(`{"op":"assert"}`))
+	f.Add(AppendLine(nil, 1, 0, []byte(`{"op":"assert"}`)), uint64(1), []byte(`{"op":"assert"}`))
 	f.Fuzz(func(t *testing.T, line []byte, index uint64, payload []byte) {
 		if i, p, err := DecodeLine(line); err != nil {
 			requireCorruptError(t, err)
 		} else {
-			again := AppendLine(nil, i, p)
+			again := AppendLine(nil, i, i-1, p)
 			i2, p2, err := DecodeLine(again)
 			if err != nil || i2 != i || !bytes.Equal(p2, p) {
 				t.Fatalf("re-encoding decoded line %q gave %q, which decodes to (%d, %q, %v)", line, again, i2, p2, err)
 			}
 		}
 
-		line = AppendLine(nil, index, payload)
+		line = AppendLine(nil, index, index-1, payload)
 		if bytes.IndexByte(line, '\n') != len(line)-1 {
 			t.Fatalf("AppendLine(%d, %q) = %q: not exactly one line", index, payload, line)
 		}
@@ -52,9 +52,10 @@ func FuzzDecodeLine(f *testing.F) {
 
 // FuzzScanSegment checks ScanSegment against a brute-force reading of rule 4
 // of the design: records are delivered densely from the first index, the
-// valid prefix rescans clean, and a bad record is torn exactly when no valid
-// line starts anywhere after it (and it is not itself a valid record holding
-// the wrong index).
+// valid prefix rescans clean, zeros that run to the end are the end of the
+// log, and a bad record is torn exactly when no valid line after it claims
+// it durable or carries no claim (and it is not itself a valid record
+// holding the wrong index).
 func FuzzScanSegment(f *testing.F) {
 	valid, _ := buildSegment(1, 3)
 	f.Add(valid)
@@ -79,10 +80,13 @@ func FuzzScanSegment(f *testing.F) {
 			t.Fatalf("scan %+v after delivering up to %d ending at %d", s, next-1, lineStart)
 		}
 		if s.Verdict == Clean {
-			if s.Good != int64(len(data)) || s.Damage != nil {
+			if s.Good+s.Padding != int64(len(data)) || !allZero(data[s.Good:]) || s.Damage != nil {
 				t.Fatalf("clean scan %+v of %d bytes", s, len(data))
 			}
 			return
+		}
+		if allZero(data[s.Good:]) {
+			t.Fatalf("scan %+v: zeros to the end are not damage", s)
 		}
 		if s.Damage == nil || s.Damage.File != "fuzz" || s.Damage.Offset != s.Good || !errors.Is(s.Damage, backend.ErrCorrupt) {
 			t.Fatalf("scan %+v: damage does not name the file and the first bad record", s)
@@ -92,15 +96,21 @@ func FuzzScanSegment(f *testing.F) {
 			t.Fatalf("the valid prefix rescans as %+v, %v", prefix, err)
 		}
 
+		// A later line proves the bad one durable when it claims its index
+		// or carries no claim.
 		badIsValidRecord := validLineAt(data, int(s.Good))
-		validAfter := false
-		for p := int(s.Good) + 1; p < len(data) && !validAfter; p++ {
-			validAfter = validLineAt(data, p)
+		provenDurable := false
+		for p := int(s.Good) + 1; p < len(data) && !provenDurable; p++ {
+			if validLineAt(data, p) {
+				q := bytes.IndexByte(data[p:], '\n')
+				_, _, durable, _ := DecodeLineClaim(data[p : p+q+1])
+				provenDurable = durable == backend.NoClaim || durable >= s.Last+1
+			}
 		}
-		wantTorn := !badIsValidRecord && !validAfter
+		wantTorn := !badIsValidRecord && !provenDurable
 		if (s.Verdict == Torn) != wantTorn {
-			t.Fatalf("verdict %v, want torn=%v (bad line is a record: %v, valid line after it: %v) in %q",
-				s.Verdict, wantTorn, badIsValidRecord, validAfter, data)
+			t.Fatalf("verdict %v, want torn=%v (bad line is a record: %v, a line after it claims it durable: %v) in %q",
+				s.Verdict, wantTorn, badIsValidRecord, provenDurable, data)
 		}
 	})
 }

@@ -17,6 +17,10 @@ const (
 	ParamSegmentBytes = "segment_bytes"
 	// DefaultSegmentBytes is ParamSegmentBytes when it is not set.
 	DefaultSegmentBytes = 64 << 20
+	// ParamPreallocate, when true (the default), allocates each segment's
+	// segment_bytes when it is created, so a write and its fdatasync change
+	// no file size.
+	ParamPreallocate = "preallocate"
 )
 
 func init() {
@@ -35,6 +39,7 @@ type wal struct {
 	dir      string
 	syncMode backend.SyncMode
 	segBytes int64
+	prealloc bool
 
 	mu          sync.Mutex // guards the fields below, which Replay and Bounds read
 	segs        []segment  // in index order; the last one is active
@@ -45,13 +50,16 @@ type wal struct {
 	active vfs.File // the last segment, open for appending; nil when there is none
 	dirty  bool     // active holds writes not yet fsync'd
 	buf    []byte   // the batch being encoded, reused across Appends
+	// durable is the index through which the log is known fsync'd: every
+	// record written carries it as its durability claim.
+	durable uint64
 }
 
 // Open opens the jsonl WAL in cfg.Dir: it checks every segment, cuts off a
 // torn tail, and finishes an interrupted TruncateFront. It is the driver
 // registered as "jsonl"; use backend.Open, which adds the shared machinery.
 func Open(ctx context.Context, cfg backend.Config) (backend.WAL, error) {
-	segBytes, err := segmentBytes(cfg)
+	segBytes, prealloc, err := readParams(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -64,16 +72,42 @@ func Open(ctx context.Context, cfg backend.Config) (backend.WAL, error) {
 	if err != nil {
 		return nil, err
 	}
+	if active != nil {
+		// What a crashed process left in the page cache is made durable
+		// before any record claims it is. The segment is not preallocated
+		// here: Open changes no file but to cut a torn tail, and the next
+		// segment will be.
+		if err := active.Sync(); err != nil {
+			active.Close()
+			return nil, fmt.Errorf("jsonl: sync %s before appending: %w", active.Name(), err)
+		}
+	}
 	return &wal{
 		fs:       fs,
 		dir:      cfg.Dir,
 		syncMode: cfg.Sync,
 		segBytes: segBytes,
+		prealloc: prealloc,
 		segs:     rec.segs,
 		first:    rec.first,
 		last:     rec.last,
 		active:   active,
+		durable:  rec.last,
 	}, nil
+}
+
+// readParams returns the params Open reads, or the error naming a bad one.
+func readParams(cfg backend.Config) (segBytes int64, prealloc bool, err error) {
+	p := backend.NewParams(cfg)
+	segBytes = p.Int64(ParamSegmentBytes, DefaultSegmentBytes)
+	prealloc = p.Bool(ParamPreallocate, true)
+	if err := p.Err(); err != nil {
+		return 0, false, err
+	}
+	if segBytes < 1 {
+		return 0, false, fmt.Errorf("jsonl: param %s=%d: want a size of at least 1 byte", ParamSegmentBytes, segBytes)
+	}
+	return segBytes, prealloc, nil
 }
 
 // maxKeptBuffer bounds the encode buffer kept between Appends, so one huge
@@ -87,7 +121,7 @@ func (w *wal) Append(_ context.Context, data ...[]byte) (uint64, error) {
 
 	buf := w.buf[:0]
 	for i, d := range data {
-		buf = AppendLine(buf, next+uint64(i), d)
+		buf = AppendLine(buf, next+uint64(i), w.durable, d)
 	}
 	if cap(buf) <= maxKeptBuffer {
 		w.buf = buf
@@ -101,14 +135,15 @@ func (w *wal) Append(_ context.Context, data ...[]byte) (uint64, error) {
 	if _, err := w.active.Write(buf); err != nil {
 		return 0, fmt.Errorf("jsonl: write %s at offset %d: %w", seg.path, seg.size, err)
 	}
+	last := next + uint64(len(data)) - 1
 	if w.syncMode == backend.SyncAlways {
 		if err := w.active.Sync(); err != nil {
 			return 0, fmt.Errorf("jsonl: sync %s: %w", seg.path, err)
 		}
+		w.durable = last
 	} else {
 		w.dirty = true
 	}
-	last := next + uint64(len(data)) - 1
 	w.mu.Lock()
 	w.segs[len(w.segs)-1].size += int64(len(buf))
 	w.last = last
@@ -140,6 +175,17 @@ func (w *wal) makeRoom(next uint64, n int64) error {
 	if err != nil {
 		return fmt.Errorf("jsonl: create segment %s: %w", path, err)
 	}
+	if w.prealloc {
+		// Its size made durable now, so no later fdatasync has to.
+		err := vfs.Preallocate(f, w.segBytes)
+		if err == nil {
+			err = f.Sync()
+		}
+		if err != nil {
+			f.Close()
+			return fmt.Errorf("jsonl: preallocate segment %s: %w", path, err)
+		}
+	}
 	// The new name must be durable before a record in it is acknowledged.
 	if err := w.fs.SyncDir(w.dir); err != nil {
 		f.Close()
@@ -160,6 +206,7 @@ func (w *wal) syncActive() error {
 		return fmt.Errorf("jsonl: sync %s: %w", w.active.Name(), err)
 	}
 	w.dirty = false
+	w.durable = w.last // only the writer changes last
 	return nil
 }
 

@@ -196,7 +196,7 @@ func TestSegmentFileIsReadableJSON(t *testing.T) {
 
 func TestReplayDetectsDamageAfterOpen(t *testing.T) {
 	dir := t.TempDir()
-	w := open(t, config(dir, ParamSegmentBytes, "150"))
+	w := open(t, config(dir, ParamSegmentBytes, "170"))
 	appendRange(t, w, 1, 9)
 	defer w.Close()
 	paths := segmentPaths(t, dir)

@@ -112,7 +112,7 @@ type marker struct {
 }
 
 func encodeMarker(first uint64) []byte {
-	b, _ := json.Marshal(marker{FirstIndex: first, CRC: string(appendHex32(nil, recordChecksum(nil, first, nil)))})
+	b, _ := json.Marshal(marker{FirstIndex: first, CRC: string(appendHex32(nil, recordChecksum(nil, first, backend.NoClaim, nil)))})
 	return append(b, '\n')
 }
 
@@ -129,7 +129,7 @@ func readMarker(fs vfs.FS, dir string) (uint64, error) {
 	if err := dec.Decode(&m); err != nil {
 		return 0, &backend.CorruptError{File: path, Offset: 0, Reason: "unreadable first-index marker", Err: err}
 	}
-	if want := string(appendHex32(nil, recordChecksum(nil, m.FirstIndex, nil))); m.CRC != want {
+	if want := string(appendHex32(nil, recordChecksum(nil, m.FirstIndex, backend.NoClaim, nil))); m.CRC != want {
 		return 0, &backend.CorruptError{File: path, Offset: 0, Index: m.FirstIndex,
 			Reason: fmt.Sprintf("first-index marker checksum mismatch (stored %q, computed %q)", m.CRC, want)}
 	}

@@ -16,10 +16,14 @@ import (
 // A record is one line in a fixed layout, so it can be decoded without
 // reflection:
 //
-//	{"i":<index>,"c":"<crc, 8 lower-case hex digits>","d":<payload as JSON>}\n
-//	{"i":<index>,"c":"<crc, 8 lower-case hex digits>","b":"<payload as base64>"}\n
+//	{"i":<index>,"s":<durable>,"c":"<crc, 8 lower-case hex digits>","d":<payload as JSON>}\n
+//	{"i":<index>,"s":<durable>,"c":"<crc, 8 lower-case hex digits>","b":"<payload as base64>"}\n
+//
+// "s" is the record's durability claim (backend.Damage). Lines written before
+// it existed lack it; they still decode, claiming backend.NoClaim.
 const (
 	linePrefix = `{"i":`
+	claimKey   = `,"s":`
 	crcKey     = `,"c":"`
 	jsonKey    = `","d":`
 	base64Key  = `","b":"`
@@ -27,19 +31,23 @@ const (
 
 // maxLineLen is the longest line a record of MaxRecordSize bytes encodes to;
 // a longer line is damage, never an allocation.
-var maxLineLen = len(linePrefix) + 20 + len(crcKey) + 8 + len(base64Key) +
+var maxLineLen = len(linePrefix) + 20 + len(claimKey) + 20 + len(crcKey) + 8 + len(base64Key) +
 	base64.StdEncoding.EncodedLen(backend.MaxRecordSize) + len("\"}\n")
 
 // castagnoli is the CRC32C table; hash/crc32 returns the one table
 // backend.Checksum uses, so the sums agree (TestRecordChecksumIsCRC32C).
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-// recordChecksum is the CRC32C of the index (8 bytes, big-endian) followed by
-// the exact payload bytes, computed without copying the payload. The index
-// bytes are put in hdr's spare capacity, so a caller with a reused buffer does
-// not allocate.
-func recordChecksum(hdr []byte, index uint64, payload []byte) uint32 {
+// recordChecksum is the CRC32C of the index (8 bytes, big-endian), then the
+// durability claim (8 bytes, big-endian; absent when it is backend.NoClaim,
+// as in lines of the old format), then the exact payload bytes, computed
+// without copying the payload. The header bytes are put in hdr's spare
+// capacity, so a caller with a reused buffer does not allocate.
+func recordChecksum(hdr []byte, index, durable uint64, payload []byte) uint32 {
 	hdr = binary.BigEndian.AppendUint64(hdr[:0], index)
+	if durable != backend.NoClaim {
+		hdr = binary.BigEndian.AppendUint64(hdr, durable)
+	}
 	return crc32.Update(backend.Checksum(hdr), castagnoli, payload)
 }
 
@@ -54,13 +62,20 @@ func embeddable(payload []byte) bool {
 }
 
 // AppendLine appends the line, newline included, that records payload under
-// index to dst and returns the extended slice. A payload that is valid JSON is
-// embedded verbatim under "d"; any other payload is base64 under "b".
-func AppendLine(dst []byte, index uint64, payload []byte) []byte {
+// index to dst and returns the extended slice. durable is the index through
+// which the log was durable when the line is written, below index; a
+// durable of backend.NoClaim writes the old format, without "s". A payload
+// that is valid JSON is embedded verbatim under "d"; any other payload is
+// base64 under "b".
+func AppendLine(dst []byte, index, durable uint64, payload []byte) []byte {
 	dst = append(dst, linePrefix...)
 	dst = strconv.AppendUint(dst, index, 10)
+	if durable != backend.NoClaim {
+		dst = append(dst, claimKey...)
+		dst = strconv.AppendUint(dst, durable, 10)
+	}
 	dst = append(dst, crcKey...)
-	dst = appendHex32(dst, recordChecksum(dst[len(dst):], index, payload))
+	dst = appendHex32(dst, recordChecksum(dst[len(dst):], index, durable, payload))
 	if embeddable(payload) {
 		dst = append(dst, jsonKey...)
 		dst = append(dst, payload...)
@@ -77,17 +92,26 @@ func AppendLine(dst []byte, index uint64, payload []byte) []byte {
 // what is wrong and whose Offset is -1 (the caller knows where the line was).
 // Zero bytes, a line without its newline and index 0 never decode.
 func DecodeLine(line []byte) (index uint64, payload []byte, err error) {
+	index, payload, _, err = DecodeLineClaim(line)
+	return index, payload, err
+}
+
+// DecodeLineClaim is DecodeLine that also returns the line's durability
+// claim: backend.NoClaim for a line of the old format.
+func DecodeLineClaim(line []byte) (index uint64, payload []byte, durable uint64, err error) {
 	if i := bytes.IndexByte(line, '\n'); i >= 0 && i != len(line)-1 {
-		return 0, nil, lineError(0, "newline at byte %d inside the line", i)
+		return 0, nil, 0, lineError(0, "newline at byte %d inside the line", i)
 	}
 	var d lineDecoder
-	return d.decode(line)
+	index, payload, err = d.decode(line)
+	return index, payload, d.durable, err
 }
 
 // lineDecoder holds the buffers decoding reuses from line to line.
 type lineDecoder struct {
-	scratch []byte  // base64 payloads are decoded here
-	hdr     [8]byte // the index bytes under the checksum
+	scratch []byte   // base64 payloads are decoded here
+	hdr     [16]byte // the index and claim bytes under the checksum
+	durable uint64   // the claim of the line decode last accepted
 }
 
 // decode is DecodeLine for a line known to hold no newline but its last
@@ -107,6 +131,13 @@ func (d *lineDecoder) decode(line []byte) (index uint64, payload []byte, err err
 	}
 	if index == 0 {
 		return 0, nil, lineError(0, "index 0 is never valid")
+	}
+	durable := backend.NoClaim
+	if bytes.HasPrefix(line[pos:], []byte(claimKey)) {
+		var ok bool
+		if durable, pos, ok = parseUint(line, pos+len(claimKey)); !ok || durable >= index {
+			return 0, nil, lineError(index, "bad durability claim at byte %d", pos)
+		}
 	}
 	if !bytes.HasPrefix(line[pos:], []byte(crcKey)) {
 		return 0, nil, lineError(index, "missing checksum at byte %d", pos)
@@ -153,9 +184,10 @@ func (d *lineDecoder) decode(line []byte) (index uint64, payload []byte, err err
 	if len(payload) > backend.MaxRecordSize {
 		return 0, nil, lineError(index, "payload of %d bytes exceeds MaxRecordSize", len(payload))
 	}
-	if got := recordChecksum(d.hdr[:], index, payload); got != sum {
+	if got := recordChecksum(d.hdr[:], index, durable, payload); got != sum {
 		return 0, nil, lineError(index, "checksum mismatch (stored %08x, computed %08x)", sum, got)
 	}
+	d.durable = durable
 	return index, payload, nil
 }
 

@@ -18,7 +18,7 @@ func TestRecordChecksumIsCRC32COfIndexAndPayload(t *testing.T) {
 			var b [8]byte
 			binary.BigEndian.PutUint64(b[:], index)
 			want := backend.Checksum(append(b[:], p...))
-			require.Equal(t, want, recordChecksum(nil, index, p), "index %d payload %q", index, p)
+			require.Equal(t, want, recordChecksum(nil, index, backend.NoClaim, p), "index %d payload %q", index, p)
 		}
 	}
 }
@@ -46,7 +46,7 @@ func TestLineRoundTrip(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			for _, index := range []uint64{1, 9, 10, 1<<64 - 1} {
-				line := AppendLine(nil, index, tc.payload)
+				line := AppendLine(nil, index, index-1, tc.payload)
 				require.Equal(t, 1, bytes.Count(line, []byte{'\n'}), "exactly one newline, at the end: %q", line)
 				require.Equal(t, byte('\n'), line[len(line)-1])
 
@@ -75,9 +75,9 @@ func TestLineRoundTrip(t *testing.T) {
 }
 
 func TestAppendLineAppends(t *testing.T) {
-	buf := AppendLine(nil, 1, []byte("a"))
+	buf := AppendLine(nil, 1, 0, []byte("a"))
 	first := len(buf)
-	buf = AppendLine(buf, 2, []byte(`{"b":2}`))
+	buf = AppendLine(buf, 2, 1, []byte(`{"b":2}`))
 	i, p, err := DecodeLine(buf[:first])
 	require.NoError(t, err)
 	require.Equal(t, uint64(1), i)
@@ -90,20 +90,28 @@ func TestAppendLineAppends(t *testing.T) {
 
 func TestDocExampleLinesDecode(t *testing.T) {
 	for _, tc := range []struct {
-		line    string
-		index   uint64
-		payload []byte
+		line           string
+		index, durable uint64
+		payload        []byte
 	}{
-		{`{"i":1,"c":"0ac3b4d1","d":{"op":"assert","session":"s1"}}` + "\n", 1, []byte(`{"op":"assert","session":"s1"}`)},
-		{`{"i":2,"c":"ca163b61","b":"AAECAw=="}` + "\n", 2, []byte{0, 1, 2, 3}},
+		{`{"i":1,"s":0,"c":"d4554308","d":{"op":"assert","session":"s1"}}` + "\n", 1, 0, []byte(`{"op":"assert","session":"s1"}`)},
+		{`{"i":2,"s":1,"c":"7424183c","b":"AAECAw=="}` + "\n", 2, 1, []byte{0, 1, 2, 3}},
+		// The format before lines carried a durability claim.
+		{`{"i":1,"c":"0ac3b4d1","d":{"op":"assert","session":"s1"}}` + "\n", 1, backend.NoClaim, []byte(`{"op":"assert","session":"s1"}`)},
+		{`{"i":2,"c":"ca163b61","b":"AAECAw=="}` + "\n", 2, backend.NoClaim, []byte{0, 1, 2, 3}},
 	} {
-		require.Equal(t, tc.line, string(AppendLine(nil, tc.index, tc.payload)))
+		require.Equal(t, tc.line, string(AppendLine(nil, tc.index, tc.durable, tc.payload)))
+		index, payload, durable, err := DecodeLineClaim([]byte(tc.line))
+		require.NoError(t, err)
+		require.Equal(t, tc.index, index)
+		require.Equal(t, tc.payload, payload)
+		require.Equal(t, tc.durable, durable)
 	}
 }
 
 func TestDecodeLineRejects(t *testing.T) {
-	good := string(AppendLine(nil, 7, []byte(`{"a":1}`)))
-	goodB := string(AppendLine(nil, 7, []byte("bin")))
+	good := string(AppendLine(nil, 7, 6, []byte(`{"a":1}`)))
+	goodB := string(AppendLine(nil, 7, 6, []byte("bin")))
 	cases := []struct {
 		name string
 		line string
@@ -113,12 +121,15 @@ func TestDecodeLineRejects(t *testing.T) {
 		{"zero bytes with newline", string(make([]byte, 64)) + "\n"},
 		{"no newline", strings.TrimSuffix(good, "\n")},
 		{"newline inside", strings.Replace(good, `"a"`, "\"a\n\"", 1)},
-		{"index 0", string(AppendLine(nil, 0, []byte(`1`)))},
+		{"index 0", string(AppendLine(nil, 0, backend.NoClaim, []byte(`1`)))},
 		{"leading zero", strings.Replace(good, `"i":7`, `"i":07`, 1)},
 		{"index overflow", strings.Replace(good, `"i":7`, `"i":18446744073709551616`, 1)},
 		{"no index", strings.Replace(good, `"i":7`, `"i":`, 1)},
 		{"negative index", strings.Replace(good, `"i":7`, `"i":-7`, 1)},
-		{"upper-case checksum", strings.ToUpper(good[:len(`{"i":7,"c":"`)+8]) + good[len(`{"i":7,"c":"`)+8:]},
+		{"upper-case checksum", strings.ToUpper(good[:len(`{"i":7,"s":6,"c":"`)+8]) + good[len(`{"i":7,"s":6,"c":"`)+8:]},
+		{"claim not below the index", strings.Replace(good, `"s":6`, `"s":7`, 1)},
+		{"claim with a leading zero", strings.Replace(good, `"s":6`, `"s":06`, 1)},
+		{"claim changed", strings.Replace(good, `"s":6`, `"s":5`, 1)},
 		{"short checksum", strings.Replace(good, `"c":"`, `"c":"0`, 1)[:len(good)]},
 		{"keys reordered", `{"c":"00000000","i":7,"d":1}` + "\n"},
 		{"other payload key", strings.Replace(good, `"d":`, `"x":`, 1)},
@@ -145,7 +156,7 @@ func TestDecodeLineRejects(t *testing.T) {
 
 func TestDecodeLineRejectsEverySingleBitFlip(t *testing.T) {
 	for _, p := range [][]byte{[]byte(`{"op":"assert"}`), []byte("\x00binary")} {
-		line := AppendLine(nil, 12345, p)
+		line := AppendLine(nil, 12345, 12344, p)
 		for i := range line {
 			for bit := 0; bit < 8; bit++ {
 				flipped := bytes.Clone(line)

@@ -106,14 +106,14 @@ func inspect(ctx context.Context, fs vfs.FS, dir string) (recovery, error) {
 		case scan.Verdict == Corrupt:
 			return rec, scan.Damage
 		case scan.Verdict == Torn && !lastSeg:
-			scan.Damage.Reason += " (in a segment that is not the last, so not a torn write)"
-			return rec, scan.Damage
+			// A segment is fsync'd before the next one is created, so
+			// only the last can hold a torn write.
+			scan.Rule.LastFile = false
+			return rec, scan.Rule.Corruption()
 		case scan.Verdict == Torn:
 			rec.torn, rec.size = &scan, size
-			seg.size = scan.Good
-		default:
-			seg.size = size
 		}
+		seg.size = scan.Good // a preallocated remainder is not the log's
 		next = scan.Last + 1
 	}
 	last := segs[len(segs)-1]

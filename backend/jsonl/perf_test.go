@@ -46,7 +46,7 @@ func BenchmarkAppend(b *testing.B) {
 // BenchmarkRawWriteFdatasync is the floor for SyncAlways: one write and one
 // fdatasync of a 200-byte record's line, straight to a file.
 func BenchmarkRawWriteFdatasync(b *testing.B) {
-	line := AppendLine(nil, 1, benchPayloads()["json"])
+	line := AppendLine(nil, 1, 0, benchPayloads()["json"])
 	f, err := vfs.Create(vfs.Default, filepath.Join(b.TempDir(), "raw"))
 	if err != nil {
 		b.Fatal(err)

@@ -45,7 +45,7 @@ func TestTornTailAtEveryOffsetOfTheLastRecord(t *testing.T) {
 	// Records 1..3 fill the first segment; 4..n the last. n odd: the last
 	// record is base64; n even: JSON.
 	for _, n := range []uint64{6, 7} {
-		src := writeLog(t, n, "150")
+		src := writeLog(t, n, "170")
 		segs := segmentPaths(t, src)
 		require.Greater(t, len(segs), 1)
 		lastName := filepath.Base(segs[len(segs)-1])
@@ -59,7 +59,7 @@ func TestTornTailAtEveryOffsetOfTheLastRecord(t *testing.T) {
 
 			obs := &repairs{}
 			logs := &logRecords{}
-			cfg := config(dir, ParamSegmentBytes, "150")
+			cfg := config(dir, ParamSegmentBytes, "170")
 			cfg.Observer, cfg.Logger = obs, slog.New(logs)
 			w := open(t, cfg)
 			requireLog(t, w, 1, n-1)
@@ -87,7 +87,7 @@ func TestTornTailAtEveryOffsetOfTheLastRecord(t *testing.T) {
 
 			appendRange(t, w, n, n)
 			require.NoError(t, w.Close())
-			w = open(t, config(dir, ParamSegmentBytes, "150"))
+			w = open(t, config(dir, ParamSegmentBytes, "170"))
 			requireLog(t, w, 1, n)
 			require.NoError(t, w.Close())
 		}
@@ -105,15 +105,16 @@ func TestZeroAndGarbageTails(t *testing.T) {
 		garbage[i] = byte(rng.IntN(256))
 	}
 	cases := []struct {
-		name string
-		data []byte
-		last uint64
+		name     string
+		data     []byte
+		last     uint64
+		repaired bool // false: the zeros are the end of the log, as a preallocated remainder is
 	}{
-		{"zeros after the last record", append(bytes.Clone(full), make([]byte, 4096)...), 5},
-		{"zeros over part of the last record", append(bytes.Clone(full[:start+10]), make([]byte, 4096)...), 4},
-		{"zeros replacing the last record", append(bytes.Clone(full[:start]), make([]byte, len(full)-start)...), 4},
-		{"garbage after the last record", append(bytes.Clone(full), garbage...), 5},
-		{"garbage over part of the last record", append(bytes.Clone(full[:start+3]), garbage...), 4},
+		{"zeros after the last record", append(bytes.Clone(full), make([]byte, 4096)...), 5, false},
+		{"zeros over part of the last record", append(bytes.Clone(full[:start+10]), make([]byte, 4096)...), 4, true},
+		{"zeros replacing the last record", append(bytes.Clone(full[:start]), make([]byte, len(full)-start)...), 4, false},
+		{"garbage after the last record", append(bytes.Clone(full), garbage...), 5, true},
+		{"garbage over part of the last record", append(bytes.Clone(full[:start+3]), garbage...), 4, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -125,8 +126,13 @@ func TestZeroAndGarbageTails(t *testing.T) {
 			cfg.Observer = obs
 			w := open(t, cfg)
 			requireLog(t, w, 1, tc.last)
-			require.Len(t, obs.files, 1)
-			require.FileExists(t, path+backend.BrokenSuffix)
+			if tc.repaired {
+				require.Len(t, obs.files, 1)
+				require.FileExists(t, path+backend.BrokenSuffix)
+			} else {
+				require.Empty(t, obs.files)
+				require.NoFileExists(t, path+backend.BrokenSuffix)
+			}
 			appendRange(t, w, tc.last+1, tc.last+1)
 			require.NoError(t, w.Close())
 			w = open(t, config(dir))
@@ -160,7 +166,7 @@ func requireRefused(t *testing.T, dir, file string, offset int64) *backend.Corru
 	t.Helper()
 	before := dirBytes(t, dir)
 	obs := &corruptOpens{}
-	cfg := config(dir, ParamSegmentBytes, "150")
+	cfg := config(dir, ParamSegmentBytes, "170")
 	cfg.Observer = obs
 	_, err := backend.Open(context.Background(), cfg)
 	ce := requireCorrupt(t, err, file, offset)
@@ -187,7 +193,7 @@ func recordOffsets(data []byte) []int64 {
 }
 
 func TestBitFlipInAnOlderRecordIsCorruption(t *testing.T) {
-	src := writeLog(t, 9, "150") // segments 1-3, 4-6, 7-9
+	src := writeLog(t, 9, "170") // segments 1-3, 4-6, 7-9
 	segs := segmentPaths(t, src)
 	require.Len(t, segs, 3)
 	for _, tc := range []struct {
@@ -219,7 +225,7 @@ func TestBitFlipInAnOlderRecordIsCorruption(t *testing.T) {
 }
 
 func TestMissingOrMisplacedSegmentIsCorruption(t *testing.T) {
-	src := writeLog(t, 9, "150")
+	src := writeLog(t, 9, "170")
 	names := make([]string, 3)
 	for i, p := range segmentPaths(t, src) {
 		names[i] = filepath.Base(p)
@@ -278,8 +284,8 @@ func TestMissingOrMisplacedSegmentIsCorruption(t *testing.T) {
 }
 
 func TestDamagedMarkerIsCorruption(t *testing.T) {
-	src := writeLog(t, 9, "150")
-	w := open(t, config(src, ParamSegmentBytes, "150"))
+	src := writeLog(t, 9, "170")
+	w := open(t, config(src, ParamSegmentBytes, "170"))
 	require.NoError(t, w.TruncateFront(context.Background(), 5))
 	require.NoError(t, w.Close())
 	marker := dirBytes(t, src)[MarkerFileName]
@@ -346,7 +352,7 @@ func TestForeignFilesAreRefusedByName(t *testing.T) {
 
 func TestInspectReportsWithoutChangingFiles(t *testing.T) {
 	ctx := context.Background()
-	src := writeLog(t, 9, "150") // segments 1-3, 4-6, 7-9
+	src := writeLog(t, 9, "170") // segments 1-3, 4-6, 7-9
 
 	r, err := Inspect(ctx, vfs.Default, src)
 	require.NoError(t, err)
@@ -370,7 +376,7 @@ func TestInspectReportsWithoutChangingFiles(t *testing.T) {
 	require.Equal(t, before, dirBytes(t, dir), "Inspect only reads")
 
 	// Open does what Inspect reported.
-	w := open(t, config(dir, ParamSegmentBytes, "150"))
+	w := open(t, config(dir, ParamSegmentBytes, "170"))
 	first, lastIndex, err := w.Bounds(ctx)
 	require.NoError(t, err)
 	require.Equal(t, [2]uint64{r.First, r.Last}, [2]uint64{first, lastIndex})
@@ -383,19 +389,19 @@ func TestInspectReportsWithoutChangingFiles(t *testing.T) {
 }
 
 func TestTornOnlyRecordOfTheLastSegment(t *testing.T) {
-	src := writeLog(t, 4, "150") // segments 1-3 and 4
+	src := writeLog(t, 4, "170") // segments 1-3 and 4
 	seg := filepath.Join(src, SegmentName(4))
 	data := dirBytes(t, src)[SegmentName(4)]
 	require.NoError(t, os.WriteFile(seg, data[:len(data)/2], 0o644))
 
-	w := open(t, config(src, ParamSegmentBytes, "150"))
+	w := open(t, config(src, ParamSegmentBytes, "170"))
 	requireLog(t, w, 1, 3)
 	info, err := os.Stat(seg)
 	require.NoError(t, err)
 	require.Zero(t, info.Size(), "the segment is cut to nothing and kept")
 	appendRange(t, w, 4, 5)
 	require.NoError(t, w.Close())
-	w = open(t, config(src, ParamSegmentBytes, "150"))
+	w = open(t, config(src, ParamSegmentBytes, "170"))
 	requireLog(t, w, 1, 5)
 	require.NoError(t, w.Close())
 	require.Len(t, segmentPaths(t, src), 2, "record 4 went into the kept segment")

@@ -103,22 +103,9 @@ func highestIndex(data []byte) uint64 {
 	return high
 }
 
-// segmentBytes reads the params Open takes.
-func segmentBytes(cfg backend.Config) (int64, error) {
-	p := backend.NewParams(cfg)
-	n := p.Int64(ParamSegmentBytes, DefaultSegmentBytes)
-	if err := p.Err(); err != nil {
-		return 0, err
-	}
-	if n < 1 {
-		return 0, fmt.Errorf("jsonl: param %s=%d: want a size of at least 1 byte", ParamSegmentBytes, n)
-	}
-	return n, nil
-}
-
 // checkParams refuses the params Open refuses, so a tool given a wrong one
 // says so as Open would.
 func checkParams(cfg backend.Config) error {
-	_, err := segmentBytes(cfg)
+	_, _, err := readParams(cfg)
 	return err
 }

@@ -15,14 +15,16 @@ import (
 type Verdict int
 
 const (
-	// Clean: every line is a valid record, in index order, up to the end.
+	// Clean: every line is a valid record, in index order, up to the end or
+	// up to zero bytes that run to the end (a preallocated remainder).
 	Clean Verdict = iota
-	// Torn: a bad or short record with nothing valid after it. In the last
-	// segment this is a torn write, repaired by cutting it off; in any other
-	// segment it is corruption.
+	// Torn: a bad or short record that no valid record after it claims
+	// durable (backend.Damage). In the last segment this is a torn write,
+	// repaired by cutting it off; in any other segment it is corruption.
 	Torn
-	// Corrupt: a bad record followed by a valid one, or a valid record holding
-	// the wrong index. Never repaired.
+	// Corrupt: a bad record that a valid record after it claims durable or
+	// that is followed by a record of the old format, which claims nothing,
+	// or a valid record holding the wrong index. Never repaired.
 	Corrupt
 )
 
@@ -44,12 +46,20 @@ type SegmentScan struct {
 	First uint64 // the index the segment starts at
 	Last  uint64 // the last valid record's index; First-1 when there is none
 	// Good is the length of the valid prefix: the offset of the first bad
-	// record, or the whole length when Verdict is Clean.
+	// record, or the end of the last record when Verdict is Clean.
 	Good    int64
 	Verdict Verdict
+	// Padding counts the zero bytes after Good that run to the end of a
+	// Clean segment: what is left of its preallocated space.
+	Padding int64
 	// Damage describes the first bad record (File, Offset, Index, Reason)
-	// when Verdict is Torn or Corrupt; nil when Clean.
+	// when Verdict is Torn or Corrupt; nil when Clean. When Corrupt because
+	// of a later record, its Reason names that record.
 	Damage *backend.CorruptError
+	// Rule is what rule 4 was given when Verdict is Torn or Corrupt: the
+	// damage and the durability claims of the valid records after it, as
+	// if the segment were the last.
+	Rule backend.Damage
 }
 
 // ScanSegment reads a segment's bytes from r and checks every record: its
@@ -84,19 +94,25 @@ func ScanSegment(r io.Reader, file string, first uint64, fn func(index uint64, p
 		if !errors.As(err, &damage) {
 			return scan, err
 		}
-		scan.Damage = damage
 		if sr.wrongIndex {
-			scan.Verdict = Corrupt
+			scan.Damage, scan.Verdict = damage, Corrupt
 			return scan, nil
 		}
-		at, found, err := findValidLine(sr.br, sr.bad[1:], sr.off+1)
+		// Rule 4 weighs claims against the index the bad line should
+		// hold, not one parsed from its damaged bytes.
+		damage.Index = sr.next
+		rule := backend.Damage{Err: damage, LastFile: true}
+		zero, rest, err := observeAfter(sr.br, sr.bad, sr.off, &rule)
 		if err != nil {
 			return scan, fmt.Errorf("jsonl: read %s: %w", file, err)
 		}
-		scan.Verdict = Torn
-		if found {
-			scan.Verdict = Corrupt
-			damage.Reason += fmt.Sprintf("; a valid record follows at offset %d", at)
+		if zero {
+			scan.Padding = int64(len(sr.bad)) + rest
+			return scan, nil
+		}
+		scan.Rule, scan.Damage, scan.Verdict = rule, damage, Torn
+		if !rule.Torn() {
+			scan.Damage, scan.Verdict = rule.Corruption(), Corrupt
 		}
 		return scan, nil
 	}
@@ -184,6 +200,13 @@ func (sr *segmentReader) line() ([]byte, error) {
 	for {
 		frag, err = sr.br.ReadSlice('\n')
 		sr.long = append(sr.long, frag...)
+		if bytes.IndexByte(frag, 0) >= 0 {
+			// No record holds a zero byte: this is a torn record followed
+			// by zeros (a lost page or a preallocated remainder). What
+			// follows them is read by observeAfter.
+			sr.bad = sr.long
+			return nil, sr.damage("zero bytes inside a line")
+		}
 		if len(sr.long) > maxLineLen {
 			sr.bad = sr.long
 			return nil, sr.damage("line longer than the longest record (%d bytes)", maxLineLen)
@@ -215,54 +238,76 @@ func (sr *segmentReader) locate(e *backend.CorruptError) *backend.CorruptError {
 	return e
 }
 
-// findValidLine reports whether any valid record starts at or after offset
-// off, and where. pending holds the bytes from off already taken from br (no
-// newline but possibly the last byte); the rest is read from br. A valid
-// record ends at a newline and holds no other, so each newline-terminated span
-// is searched for a line prefix from which the rest of the span decodes.
-func findValidLine(br *bufio.Reader, pending []byte, off int64) (int64, bool, error) {
-	span := append([]byte(nil), pending...) // pending may alias br's buffer
+// observeAfter reads the rest of a segment after the bad record at offset
+// off, whose bytes read so far are pending (aliasing br's buffer), notes
+// every valid record in it with d.Observe, and reports whether everything
+// from off to the end is zero bytes and how many bytes it read after
+// pending. A valid record ends at a newline and holds no other, so each
+// newline-terminated span is searched for a line prefix from which the rest
+// of the span decodes.
+func observeAfter(br *bufio.Reader, pending []byte, off int64, d *backend.Damage) (zero bool, rest int64, err error) {
+	zero = allZero(pending)
+	span := append([]byte(nil), pending[1:]...) // the bad line itself is not a record after it
+	off++
 	var dec lineDecoder
-	check := func() (int64, bool) {
+	check := func() {
 		for p := 0; ; p++ {
 			i := bytes.Index(span[p:], []byte(linePrefix))
 			if i < 0 {
-				return 0, false
+				return
 			}
 			p += i
-			if _, _, err := dec.decode(span[p:]); err == nil {
-				return off + int64(p), true
+			if index, _, err := dec.decode(span[p:]); err == nil {
+				d.Observe(index, off+int64(p), dec.durable)
+				return // it runs to the span's end
 			}
 		}
 	}
 	if n := len(span); n > 0 && span[n-1] == '\n' {
-		if at, ok := check(); ok {
-			return at, true, nil
-		}
+		check()
 		off += int64(n)
 		span = span[:0]
 	}
 	for {
 		frag, err := br.ReadSlice('\n')
+		zero = zero && allZero(frag)
+		rest += int64(len(frag))
 		span = append(span, frag...)
 		switch err {
 		case nil:
-			if at, ok := check(); ok {
-				return at, true, nil
-			}
+			check()
 			off += int64(len(span))
 			span = span[:0]
 		case bufio.ErrBufferFull:
-			// A record is at most maxLineLen bytes, so it cannot start before
-			// the span's last maxLineLen bytes; drop the rest now and then.
-			if drop := len(span) - maxLineLen; drop > maxLineLen {
+			// A record starts at a line prefix and is at most maxLineLen
+			// bytes, so bytes before the first prefix, or before the span's
+			// last maxLineLen bytes, cannot start one.
+			drop := len(span) - (len(linePrefix) - 1)
+			if i := bytes.Index(span, []byte(linePrefix)); i >= 0 {
+				drop = max(i, len(span)-maxLineLen)
+			}
+			if drop > readerSize {
 				span = span[:copy(span, span[drop:])]
 				off += int64(drop)
 			}
 		case io.EOF:
-			return 0, false, nil // an unterminated span holds no record
+			return zero, rest, nil // an unterminated span holds no record
 		default:
-			return 0, false, err
+			return zero, rest, err
 		}
 	}
+}
+
+var zeroPage [4096]byte
+
+// allZero reports whether b holds only zero bytes.
+func allZero(b []byte) bool {
+	for len(b) > 0 {
+		n := min(len(b), len(zeroPage))
+		if !bytes.Equal(b[:n], zeroPage[:n]) {
+			return false
+		}
+		b = b[n:]
+	}
+	return true
 }

@@ -19,7 +19,7 @@ func buildSegment(first uint64, n int) ([]byte, []int64) {
 	var offsets []int64
 	for i := first; i < first+uint64(n); i++ {
 		offsets = append(offsets, int64(len(data)))
-		data = AppendLine(data, i, payload(i))
+		data = AppendLine(data, i, i-1, payload(i))
 	}
 	return data, offsets
 }
@@ -85,13 +85,11 @@ func TestScanSegmentTails(t *testing.T) {
 		good int64
 		last uint64
 	}{
-		{"zeros", make([]byte, 4096), int64(len(data)), 5},
-		{"zeros longer than the read buffer", make([]byte, 3*readerSize), int64(len(data)), 5},
 		{"zeros after a partial record", append(bytes.Clone(data[offsets[4]:offsets[4]+9]), make([]byte, 512)...), int64(len(data)), 5},
 		{"garbage", garbage, int64(len(data)), 5},
 		{"garbage lines", []byte("not a record\n{\"i\":6}\n{\"i\":6,\"c\":\"00000000\",\"d\":1}\n"), int64(len(data)), 5},
 		{"a newline alone", []byte("\n"), int64(len(data)), 5},
-		{"a record without its newline", bytes.TrimSuffix(AppendLine(nil, 6, payload(6)), []byte("\n")), int64(len(data)), 5},
+		{"a record without its newline", bytes.TrimSuffix(AppendLine(nil, 6, 5, payload(6)), []byte("\n")), int64(len(data)), 5},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -100,6 +98,74 @@ func TestScanSegmentTails(t *testing.T) {
 			require.Equal(t, tc.good, s.Good)
 			require.Equal(t, tc.last, s.Last)
 		})
+	}
+}
+
+// Zeros that run to the end after the last record are the end of the log
+// (a preallocated remainder), not damage.
+func TestScanSegmentZeroRemainder(t *testing.T) {
+	data, _ := buildSegment(1, 5)
+	for _, n := range []int{1, 4096, 3 * readerSize} {
+		s := scan(t, append(bytes.Clone(data), make([]byte, n)...), 1)
+		require.Equal(t, Clean, s.Verdict, s.Damage)
+		require.Equal(t, int64(len(data)), s.Good)
+		require.EqualValues(t, n, s.Padding)
+		require.EqualValues(t, 5, s.Last)
+	}
+}
+
+// Damage followed by valid records is a torn write when none of them claims
+// the damaged record durable, and corruption when one does or when one
+// carries no claim (the old format).
+func TestScanSegmentClaims(t *testing.T) {
+	line := func(index, durable uint64) []byte { return AppendLine(nil, index, durable, payload(index)) }
+	var head []byte
+	for i := uint64(1); i <= 2; i++ {
+		head = append(head, line(i, i-1)...)
+	}
+	hole := make([]byte, 300) // a lost page where records 3 and 4 were
+	cases := []struct {
+		name    string
+		after   [][]byte
+		verdict Verdict
+		reason  string
+	}{
+		{"later records claim only what was durable", [][]byte{line(5, 2), line(6, 2)}, Torn, ""},
+		{"a later record claims the hole durable", [][]byte{line(5, 2), line(6, 3)}, Corrupt, "record 6 at offset"},
+		{"a later record of the old format", [][]byte{line(5, 2), line(6, backend.NoClaim)}, Corrupt, "carries no durability claim"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			data := append(bytes.Clone(head), hole...)
+			for _, l := range tc.after {
+				data = append(data, l...)
+			}
+			data = append(data, make([]byte, 1000)...) // a preallocated remainder
+			s := scan(t, data, 1)
+			require.Equal(t, tc.verdict, s.Verdict, s.Damage)
+			require.Equal(t, int64(len(head)), s.Good)
+			require.EqualValues(t, 3, s.Damage.Index)
+			require.Contains(t, s.Damage.Reason, tc.reason)
+		})
+	}
+}
+
+// A torn line longer than the read buffer that runs into zeros ends there,
+// and a record after the zeros, in the same span, still counts.
+func TestScanSegmentLongTornLineThenClaim(t *testing.T) {
+	head, _ := buildSegment(1, 2)
+	torn := append([]byte(`{"i":3,"s":2,"c":"00000000","b":"`), bytes.Repeat([]byte{'A'}, readerSize+100)...)
+	for _, tc := range []struct {
+		durable uint64
+		verdict Verdict
+	}{{2, Torn}, {3, Corrupt}} {
+		data := append(append(bytes.Clone(head), torn...), make([]byte, 300)...)
+		data = append(data, AppendLine(nil, 5, tc.durable, payload(5))...)
+		data = append(data, make([]byte, 300)...)
+		s := scan(t, data, 1)
+		require.Equal(t, tc.verdict, s.Verdict, s.Damage)
+		require.Equal(t, int64(len(head)), s.Good)
+		require.Contains(t, s.Damage.Reason, "zero bytes inside a line")
 	}
 }
 
@@ -125,7 +191,7 @@ func TestScanSegmentCorrupt(t *testing.T) {
 		{"repeated record", dup, offsets[3], 4},
 		{"missing record", append(bytes.Clone(data[:offsets[2]]), data[offsets[3]:]...), offsets[2], 3},
 		{"zeros before valid records", append(append(bytes.Clone(data[:offsets[2]]), make([]byte, 100)...), data[offsets[2]:]...), offsets[2], 3},
-		{"valid last record at the wrong index", append(bytes.Clone(data), AppendLine(nil, 9, payload(9))...), int64(len(data)), 7},
+		{"valid last record at the wrong index", append(bytes.Clone(data), AppendLine(nil, 9, 8, payload(9))...), int64(len(data)), 7},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -141,10 +207,10 @@ func TestScanSegmentCorrupt(t *testing.T) {
 func TestScanSegmentLongLines(t *testing.T) {
 	big := bytes.Repeat([]byte("\xfe\x00"), readerSize) // 2 MiB binary, 2.7 MiB as base64
 	var data []byte
-	data = AppendLine(data, 1, []byte(`{"a":1}`))
+	data = AppendLine(data, 1, 0, []byte(`{"a":1}`))
 	second := len(data)
-	data = AppendLine(data, 2, big)
-	data = AppendLine(data, 3, []byte(`{"a":3}`))
+	data = AppendLine(data, 2, 1, big)
+	data = AppendLine(data, 3, 2, []byte(`{"a":3}`))
 
 	var got [][]byte
 	s, err := ScanSegment(bytes.NewReader(data), "seg", 1, func(_ uint64, p []byte) error {

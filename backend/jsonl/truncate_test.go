@@ -11,9 +11,9 @@ import (
 )
 
 func TestTruncateFrontDropsWholeSegments(t *testing.T) {
-	dir := writeLog(t, 9, "150") // segments 1-3, 4-6, 7-9
+	dir := writeLog(t, 9, "170") // segments 1-3, 4-6, 7-9
 	ctx := context.Background()
-	w := open(t, config(dir, ParamSegmentBytes, "150"))
+	w := open(t, config(dir, ParamSegmentBytes, "170"))
 
 	require.NoError(t, w.TruncateFront(ctx, 2))
 	requireLog(t, w, 2, 9)
@@ -29,30 +29,30 @@ func TestTruncateFrontDropsWholeSegments(t *testing.T) {
 	require.Equal(t, []string{filepath.Join(dir, SegmentName(7))}, segmentPaths(t, dir))
 	require.NoError(t, w.Close())
 
-	w = open(t, config(dir, ParamSegmentBytes, "150"))
+	w = open(t, config(dir, ParamSegmentBytes, "170"))
 	requireLog(t, w, 7, 9)
 	appendRange(t, w, 10, 12)
 	requireLog(t, w, 7, 12)
 	require.NoError(t, w.Close())
-	w = open(t, config(dir, ParamSegmentBytes, "150"))
+	w = open(t, config(dir, ParamSegmentBytes, "170"))
 	requireLog(t, w, 7, 12)
 	require.NoError(t, w.Close())
 }
 
 func TestTruncateEverythingThenReopenContinuesAtLastPlusOne(t *testing.T) {
-	dir := writeLog(t, 9, "150")
+	dir := writeLog(t, 9, "170")
 	ctx := context.Background()
-	w := open(t, config(dir, ParamSegmentBytes, "150"))
+	w := open(t, config(dir, ParamSegmentBytes, "170"))
 	require.NoError(t, w.TruncateFront(ctx, 10))
 	requireLog(t, w, 10, 9)
 	require.Empty(t, segmentPaths(t, dir))
 	require.NoError(t, w.Close())
 
-	w = open(t, config(dir, ParamSegmentBytes, "150"))
+	w = open(t, config(dir, ParamSegmentBytes, "170"))
 	requireLog(t, w, 10, 9)
 	require.NoError(t, w.Close())
 
-	w = open(t, config(dir, ParamSegmentBytes, "150"))
+	w = open(t, config(dir, ParamSegmentBytes, "170"))
 	appendRange(t, w, 10, 11)
 	requireLog(t, w, 10, 11)
 	require.Equal(t, []string{filepath.Join(dir, SegmentName(10))}, segmentPaths(t, dir))
@@ -60,11 +60,11 @@ func TestTruncateEverythingThenReopenContinuesAtLastPlusOne(t *testing.T) {
 	requireLog(t, w, 12, 11)
 	require.NoError(t, w.Close())
 
-	w = open(t, config(dir, ParamSegmentBytes, "150"))
+	w = open(t, config(dir, ParamSegmentBytes, "170"))
 	requireLog(t, w, 12, 11)
 	appendRange(t, w, 12, 12)
 	require.NoError(t, w.Close())
-	w = open(t, config(dir, ParamSegmentBytes, "150"))
+	w = open(t, config(dir, ParamSegmentBytes, "170"))
 	requireLog(t, w, 12, 12)
 	require.NoError(t, w.Close())
 }
@@ -87,7 +87,7 @@ func TestTruncateEverythingWithoutReopen(t *testing.T) {
 // leaves between persisting the marker and deleting segments: Open finishes
 // the job.
 func TestInterruptedTruncateFront(t *testing.T) {
-	src := writeLog(t, 9, "150") // segments 1-3, 4-6, 7-9
+	src := writeLog(t, 9, "170") // segments 1-3, 4-6, 7-9
 	cases := []struct {
 		name        string
 		marker      uint64
@@ -106,7 +106,7 @@ func TestInterruptedTruncateFront(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := copyDir(t, src)
 			require.NoError(t, os.WriteFile(filepath.Join(dir, MarkerFileName), encodeMarker(tc.marker), 0o644))
-			w := open(t, config(dir, ParamSegmentBytes, "150"))
+			w := open(t, config(dir, ParamSegmentBytes, "170"))
 			requireLog(t, w, tc.first, tc.last)
 			var want []string
 			for _, first := range tc.kept {
@@ -115,7 +115,7 @@ func TestInterruptedTruncateFront(t *testing.T) {
 			require.Equal(t, want, segmentPaths(t, dir))
 			appendRange(t, w, tc.last+1, tc.last+2)
 			require.NoError(t, w.Close())
-			w = open(t, config(dir, ParamSegmentBytes, "150"))
+			w = open(t, config(dir, ParamSegmentBytes, "170"))
 			requireLog(t, w, tc.first, tc.last+2)
 			require.NoError(t, w.Close())
 		})
@@ -123,7 +123,7 @@ func TestInterruptedTruncateFront(t *testing.T) {
 }
 
 func TestMarkerBelowTheFirstSegmentIsCorruption(t *testing.T) {
-	dir := writeLog(t, 9, "150")
+	dir := writeLog(t, 9, "170")
 	require.NoError(t, os.Remove(filepath.Join(dir, SegmentName(1))))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, MarkerFileName), encodeMarker(2), 0o644))
 	ce := requireRefused(t, dir, filepath.Join(dir, SegmentName(4)), 0)
@@ -131,27 +131,27 @@ func TestMarkerBelowTheFirstSegmentIsCorruption(t *testing.T) {
 }
 
 func TestTruncateFrontKeepsAnEmptyActiveSegment(t *testing.T) {
-	src := writeLog(t, 6, "150") // segments 1-3, 4-6
+	src := writeLog(t, 6, "170") // segments 1-3, 4-6
 	dir := copyDir(t, src)
 	// A crash right after starting segment 7 leaves it empty.
 	require.NoError(t, os.WriteFile(filepath.Join(dir, SegmentName(7)), nil, 0o644))
 	ctx := context.Background()
-	w := open(t, config(dir, ParamSegmentBytes, "150"))
+	w := open(t, config(dir, ParamSegmentBytes, "170"))
 	requireLog(t, w, 1, 6)
 	require.NoError(t, w.TruncateFront(ctx, 7))
 	requireLog(t, w, 7, 6)
 	require.Equal(t, []string{filepath.Join(dir, SegmentName(7))}, segmentPaths(t, dir))
 	appendRange(t, w, 7, 7)
 	require.NoError(t, w.Close())
-	w = open(t, config(dir, ParamSegmentBytes, "150"))
+	w = open(t, config(dir, ParamSegmentBytes, "170"))
 	requireLog(t, w, 7, 7)
 	require.NoError(t, w.Close())
 }
 
 func TestReplayAcrossAConcurrentTruncateFront(t *testing.T) {
-	dir := writeLog(t, 9, "150")
+	dir := writeLog(t, 9, "170")
 	ctx := context.Background()
-	w := open(t, config(dir, ParamSegmentBytes, "150"))
+	w := open(t, config(dir, ParamSegmentBytes, "170"))
 	defer w.Close()
 	var delivered []uint64
 	err := w.Replay(ctx, 1, func(index uint64, data []byte) error {

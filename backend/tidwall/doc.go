@@ -20,8 +20,10 @@
 //
 // Segments are named after their first index (20 digits) and hold the
 // library's binary entries, a uvarint length and that many bytes, each
-// wrapping one record in the shared envelope (backend.AppendEnvelope: CRC32C,
-// index, length).
+// wrapping one record in the shared envelope's claiming form
+// (backend.AppendEnvelopeClaim: CRC32C, index, length, and the index through
+// which the log was fsync'd when the record was written). Logs written with
+// the plain envelope, before records carried claims, open unchanged.
 //
 // The binary format is used, not the library's JSON one: the envelope is
 // binary, so JSON would store it base64-encoded (a third larger and no longer
@@ -54,13 +56,17 @@
 //
 // Open reads every segment before the library does and checks every record's
 // framing, checksum and index, and that each segment ends where the next one
-// begins. A bad record in the last segment with nothing valid after it (a
-// torn write, a zero-filled or garbage tail) is a torn tail: the segment is
-// copied to <segment>.broken, cut back to its last good record and fsync'd, a
-// warning is logged and Observer.TailRepaired is told (backend.ResolveDamage).
-// Anything else (damage in an older segment, a bad record followed by a valid
-// one, an index gap such as a deleted middle segment) fails Open with
-// ErrCorrupt and leaves every file unchanged. Replay checks every record again
+// begins. A bad record in the last segment that no valid record after it
+// claims durable (a torn write, a zero-filled or garbage tail, or a page of a
+// multi-page write lost before pages that reached the disk) is a torn tail:
+// the segment is copied to <segment>.broken, cut back to its last good record
+// and fsync'd, a warning is logged and Observer.TailRepaired is told
+// (backend.Damage, backend.ResolveDamage). Anything else (damage in an older
+// segment, a bad record that a later record claims durable or that is
+// followed by a plain envelope, which claims nothing, an index gap such as a
+// deleted middle segment) fails Open with ErrCorrupt and leaves every file
+// unchanged. Open fsyncs the last segment before new records claim what it
+// holds durable: a crashed process may have left it in the page cache only. Replay checks every record again
 // and never returns bytes whose checksum or index is wrong.
 //
 // With SyncAlways the library fsyncs the segment after each write batch (one

@@ -155,12 +155,13 @@ func checkSegment(path string, data []byte, first uint64) scan {
 	return s
 }
 
-// validAfter reports whether any offset after the bad record at offset bad
-// starts a frame holding a valid envelope. A torn write leaves nothing valid
-// behind it, so such a record means corruption. Indexes at or beyond first
-// plus the file's length cannot be in the file, which rejects almost every
-// offset of a garbage tail before its checksum is computed.
-func validAfter(data []byte, bad int64, first uint64) bool {
+// observeAfter notes with d.Observe every valid envelope in a frame starting
+// at any offset after the bad record at offset bad: a torn write leaves no
+// record after it that claims it durable, so such a record means corruption.
+// Indexes at or beyond first plus the file's length cannot be in the file,
+// which rejects almost every offset of a garbage tail before its checksum is
+// computed.
+func observeAfter(data []byte, bad int64, first uint64, d *backend.Damage) {
 	limit := first + uint64(len(data))
 	for p := int(bad) + 1; p < len(data); p++ {
 		size, k := binary.Uvarint(data[p:])
@@ -172,11 +173,10 @@ func validAfter(data []byte, bad int64, first uint64) bool {
 		if index == 0 || index >= limit {
 			continue
 		}
-		if _, err := backend.DecodeEnvelope(env, index); err == nil {
-			return true
+		if _, durable, err := backend.DecodeEnvelopeClaim(env, index); err == nil {
+			d.Observe(index, int64(p), durable)
 		}
 	}
-	return false
 }
 
 // loaded is the log as checkSegments left it, ready for the library.
@@ -214,7 +214,10 @@ func walkSegments(fs vfs.FS, segs []segment, resolve func(backend.Damage) error)
 		s := checkSegment(seg.path, data, seg.index)
 		last := i == len(segs)-1
 		if s.bad != nil {
-			d := backend.Damage{Err: s.bad, LastFile: last, ValidAfter: validAfter(data, s.bad.Offset, seg.index)}
+			// The library fsyncs a segment before it starts the next, so
+			// only the last can hold a torn write.
+			d := backend.Damage{Err: s.bad, LastFile: last}
+			observeAfter(data, s.bad.Offset, seg.index, &d)
 			if err := resolve(d); err != nil {
 				return loaded{}, err
 			}

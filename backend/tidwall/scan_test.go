@@ -65,36 +65,51 @@ func FuzzCheckSegment(f *testing.F) {
 			off += size
 		}
 		if s.bad != nil {
-			validAfter(data, s.bad.Offset, first)
+			observeAfter(data, s.bad.Offset, first, &backend.Damage{Err: s.bad})
 		}
 	})
 }
 
-// validAfter finds a valid record after damage only when one is there.
-func TestValidAfter(t *testing.T) {
-	var data []byte
-	var offs []int
-	for i := range uint64(5) {
-		offs = append(offs, len(data))
-		env := backend.AppendEnvelope(nil, 10+i, bytes.Repeat([]byte{byte(i)}, 30))
-		data = binary.AppendUvarint(data, uint64(len(env)))
-		data = append(data, env...)
+// observeAfter finds the valid records after damage, with their claims,
+// and only those.
+func TestObserveAfter(t *testing.T) {
+	after := func(data []byte, bad int64) backend.Damage {
+		d := backend.Damage{Err: &backend.CorruptError{Index: 12}, LastFile: true}
+		observeAfter(data, bad, 10, &d)
+		return d
 	}
-	for i, off := range offs {
-		damaged := append([]byte(nil), data...)
-		damaged[off+5] ^= 0x04
-		want := i < len(offs)-1
-		if got := validAfter(damaged, int64(off), 10); got != want {
-			t.Errorf("damage in record %d of %d: validAfter = %v, want %v", i, len(offs), got, want)
+	for _, claiming := range []bool{false, true} {
+		var data []byte
+		var offs []int
+		for i := range uint64(5) {
+			offs = append(offs, len(data))
+			env := backend.AppendEnvelope(nil, 10+i, bytes.Repeat([]byte{byte(i)}, 30))
+			if claiming {
+				env = backend.AppendEnvelopeClaim(nil, 10+i, 9+i, bytes.Repeat([]byte{byte(i)}, 30))
+			}
+			data = binary.AppendUvarint(data, uint64(len(env)))
+			data = append(data, env...)
 		}
-	}
-	zeros := append(append([]byte(nil), data...), make([]byte, 4096)...)
-	if validAfter(zeros, int64(len(data)), 10) {
-		t.Error("a zero tail holds no valid record")
-	}
-	torn := data[:len(data)-3]
-	if validAfter(torn, int64(offs[len(offs)-1]), 10) {
-		t.Error("a torn last record is not valid")
+		for i, off := range offs {
+			damaged := append([]byte(nil), data...)
+			damaged[off+5] ^= 0x04
+			d := after(damaged, int64(off))
+			found := d.ValidAfter || d.Claim != nil
+			if want := i < len(offs)-1; found != want {
+				t.Errorf("claiming %v, damage in record %d of %d: found a valid record after it = %v, want %v", claiming, i, len(offs), found, want)
+			}
+			if claiming && found && (d.ValidAfter || d.Claim.Index != 14 || d.Claim.Durable != 13 || d.Claim.Offset != int64(offs[4])) {
+				t.Errorf("damage in record %d: the highest claim is %+v, want record 14's", i, d.Claim)
+			}
+		}
+		zeros := append(append([]byte(nil), data...), make([]byte, 4096)...)
+		if d := after(zeros, int64(len(data))); d.ValidAfter || d.Claim != nil {
+			t.Error("a zero tail holds no valid record")
+		}
+		torn := data[:len(data)-3]
+		if d := after(torn, int64(offs[len(offs)-1])); d.ValidAfter || d.Claim != nil {
+			t.Error("a torn last record is not valid")
+		}
 	}
 }
 

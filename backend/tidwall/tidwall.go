@@ -104,8 +104,15 @@ func Open(ctx context.Context, cfg backend.Config) (backend.WAL, error) {
 		return nil, libError("open", dir, 0, err)
 	}
 	w := &wal{lib: lib, fs: fs, dir: dir, syncAlways: cfg.Sync == backend.SyncAlways,
-		segSize: segSize, tailBytes: ld.tailBytes, starts: ld.starts}
+		segSize: segSize, tailBytes: ld.tailBytes, starts: ld.starts, durable: ld.last}
 	w.last.Store(ld.last)
+	// What a crashed process left in the page cache is made durable before
+	// any record claims it is; older segments were fsync'd by the
+	// library before it started the next.
+	if err := lib.Sync(); err != nil {
+		closeLibrary(lib)
+		return nil, libError("sync", dir, 0, err)
+	}
 	if len(w.starts) == 0 {
 		w.starts = []uint64{1} // the library has just created the first segment
 	}
@@ -141,6 +148,9 @@ type wal struct {
 	env       []byte
 	tailBytes int64 // the library's size of the last segment, to predict rotation
 	dirDirty  bool  // a segment was created since the last directory fsync
+	// durable is the index through which the log is known fsync'd: every
+	// envelope written carries it as its durability claim.
+	durable uint64
 
 	// last is the last index the library wrote without error; Replay stops
 	// there, since after a failed write the library's own last may count a
@@ -166,7 +176,7 @@ func (w *wal) Append(_ context.Context, data ...[]byte) (uint64, error) {
 	}
 	for i, d := range data {
 		index := first + uint64(i)
-		w.env = backend.AppendEnvelope(w.env[:0], index, d)
+		w.env = backend.AppendEnvelopeClaim(w.env[:0], index, w.durable, d)
 		w.batch.Write(index, w.env)
 		tail += frameSize(len(w.env))
 		if tail >= w.segSize {
@@ -183,6 +193,9 @@ func (w *wal) Append(_ context.Context, data ...[]byte) (uint64, error) {
 	}
 	w.last.Store(last)
 	w.tailBytes = tail
+	if w.syncAlways {
+		w.durable = last // the library fsync'd the batch
+	}
 	if len(created) > 0 {
 		w.mu.Lock()
 		w.starts = append(w.starts, created...)
@@ -377,6 +390,7 @@ func (w *wal) Sync(context.Context) error {
 	if err := w.lib.Sync(); err != nil {
 		return w.fail(libError("sync", w.tailPath(), 0, err))
 	}
+	w.durable = w.last.Load()
 	if w.dirDirty {
 		return w.syncDir()
 	}

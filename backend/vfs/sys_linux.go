@@ -1,6 +1,8 @@
 package vfs
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"syscall"
 )
@@ -14,5 +16,23 @@ func fdatasync(f *os.File) error {
 			}
 			return nil
 		}
+	}
+}
+
+// Allocate allocates the file's first size bytes with fallocate(2) (mode 0,
+// which extends the size). File systems without it (FUSE, tmpfs on old
+// kernels) give EOPNOTSUPP, reported as errors.ErrUnsupported.
+func (f osFile) Allocate(size int64) error {
+	for {
+		err := syscall.Fallocate(int(f.Fd()), 0, 0, size)
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case err == syscall.EOPNOTSUPP || err == syscall.ENOSYS:
+			return fmt.Errorf("fallocate %s: %w (%w)", f.Name(), errors.ErrUnsupported, err)
+		case err != nil:
+			return &os.PathError{Op: "fallocate", Path: f.Name(), Err: err}
+		}
+		return nil
 	}
 }

@@ -5,6 +5,7 @@
 package vfs
 
 import (
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -163,3 +164,34 @@ func (osFS) Lock(name string) (io.Closer, error) { return lockFile(name) }
 type osFile struct{ *os.File }
 
 func (f osFile) Sync() error { return fdatasync(f.File) }
+
+// Allocator is implemented by files that can allocate space on the device
+// without writing it (fallocate): the operating system's files on Linux.
+type Allocator interface {
+	// Allocate allocates the file's first size bytes, zero-filled where
+	// nothing was written, extending its size to at least size. An error
+	// wrapping errors.ErrUnsupported means the file system cannot.
+	Allocate(size int64) error
+}
+
+// Preallocate extends f to size bytes of zeros, unless it is larger already:
+// with Allocate where the file and its file system support it, so later
+// writes within size change no allocation or size and an fdatasync has no
+// metadata to write; otherwise by extending its size (Truncate), which reads
+// the same. The caller fsyncs f to make the new size durable.
+func Preallocate(f File, size int64) error {
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if fi.Size() >= size {
+		return nil
+	}
+	if a, ok := f.(Allocator); ok {
+		err := a.Allocate(size)
+		if !errors.Is(err, errors.ErrUnsupported) {
+			return err
+		}
+	}
+	return f.Truncate(size)
+}

@@ -46,11 +46,12 @@ func Payload(i uint64) []byte {
 }
 
 // Params returns the params Healthy opens backend with: small files, so the
-// log spans several.
+// log spans several, and jsonl segments not preallocated, so a file's bytes
+// are its records and damage lands where the offsets say.
 func Params(name string) map[string]string {
 	switch name {
 	case "jsonl":
-		return map[string]string{jsonl.ParamSegmentBytes: "512"}
+		return map[string]string{jsonl.ParamSegmentBytes: "512", jsonl.ParamPreallocate: "false"}
 	case "tidwall":
 		return map[string]string{tidwall.ParamSegmentSize: "512"}
 	}

@@ -90,6 +90,12 @@ func Start(cmd *exec.Cmd, timeout time.Duration) (*Remote, error) {
 type Cut struct {
 	Sync  int
 	After bool
+	// Unsynced and Seed let a seeded fraction of the 4 KiB blocks written
+	// since their file's last fsync survive the cut, lost ones reading as
+	// zeros (crashfs.CrashOptions): a write split into pages that reach the
+	// disk in any order. Unsynced 0: only what was fsync'd survives.
+	Unsynced float64
+	Seed     int64
 }
 
 // Mount serves a fresh, empty crash file system at dir whose power is cut as
@@ -101,7 +107,8 @@ func (r *Remote) Mount(dir string, cut Cut) error {
 	if cut.After {
 		when = "after"
 	}
-	answer, err := r.exchange(fmt.Sprintf("mount %d %s %s", cut.Sync, when, strconv.Quote(dir)))
+	answer, err := r.exchange(fmt.Sprintf("mount %d %s %s %d %s", cut.Sync, when,
+		strconv.FormatFloat(cut.Unsynced, 'g', -1, 64), cut.Seed, strconv.Quote(dir)))
 	if err != nil {
 		return err
 	}

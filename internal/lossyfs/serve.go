@@ -82,9 +82,9 @@ func (s *session) say(line string) error {
 // mount serves a fresh crash FS at the quoted directory in arg ("k when
 // dir"), cutting the power before or after its kth fsync (0: never).
 func (s *session) mount(arg string) (string, error) {
-	fields := strings.SplitN(arg, " ", 3)
-	if len(fields) != 3 {
-		return "", fmt.Errorf("lossyfs: mount: want an fsync count, before or after, and a directory, got %q", arg)
+	fields := strings.SplitN(arg, " ", 5)
+	if len(fields) != 5 {
+		return "", fmt.Errorf("lossyfs: mount: want an fsync count, before or after, the unsynced fraction, a seed and a directory, got %q", arg)
 	}
 	var cut Cut
 	var err error
@@ -98,9 +98,15 @@ func (s *session) mount(arg string) (string, error) {
 	default:
 		return "", fmt.Errorf("lossyfs: mount: %q is neither before nor after", fields[1])
 	}
-	dir, err := strconv.Unquote(fields[2])
+	if cut.Unsynced, err = strconv.ParseFloat(fields[2], 64); err != nil || cut.Unsynced < 0 || cut.Unsynced > 1 {
+		return "", fmt.Errorf("lossyfs: mount: bad unsynced fraction %q", fields[2])
+	}
+	if cut.Seed, err = strconv.ParseInt(fields[3], 10, 64); err != nil {
+		return "", fmt.Errorf("lossyfs: mount: bad seed %q", fields[3])
+	}
+	dir, err := strconv.Unquote(fields[4])
 	if err != nil {
-		return "", fmt.Errorf("lossyfs: mount: bad directory %s: %w", fields[2], err)
+		return "", fmt.Errorf("lossyfs: mount: bad directory %s: %w", fields[4], err)
 	}
 	return s.mountOn(crashfs.New(), dir, cut)
 }
@@ -195,7 +201,7 @@ func (p *power) hook(e faultfs.Event) error {
 	if *n != p.at.Sync || e.After != p.at.After || p.image != nil {
 		return nil
 	}
-	p.image, p.event = p.mem.CrashImage(nil), e
+	p.image, p.event = p.mem.CrashImage(&crashfs.CrashOptions{UnsyncedBlocks: p.at.Unsynced, Seed: p.at.Seed}), e
 	p.faults.Cut(syscall.EIO)
 	if !e.After {
 		return &os.PathError{Op: e.Op.String(), Path: e.Path, Err: syscall.EIO}
