@@ -143,3 +143,45 @@ func ParseSize(s string) (int64, error) {
 	}
 	return n * mult, nil
 }
+
+// ParamChecker is implemented by drivers that can check their Config.Params
+// without touching the disk, so that a caller can refuse a bad param before
+// Open creates the directory. A driver offers one by implementing it on its
+// Driver or with RegisterParamChecker.
+type ParamChecker interface {
+	// CheckParams returns the error Open would return for cfg.Params,
+	// reading nothing but cfg.
+	CheckParams(cfg Config) error
+}
+
+// ParamCheckerFunc adapts a function to a ParamChecker.
+type ParamCheckerFunc func(cfg Config) error
+
+// CheckParams calls f.
+func (f ParamCheckerFunc) CheckParams(cfg Config) error { return f(cfg) }
+
+// paramCheckers holds the ParamCheckers registered by name (guarded by extrasMu).
+var paramCheckers = map[string]ParamChecker{}
+
+// RegisterParamChecker makes c the ParamChecker of the driver registered as
+// name. It is meant to be called from init and panics if name is empty, c is
+// nil, or name already has one.
+func RegisterParamChecker(name string, c ParamChecker) {
+	registerExtra("RegisterParamChecker", paramCheckers, name, c)
+}
+
+// CheckParams returns the error Open would return for cfg.Params, touching
+// nothing on disk: the shared layer's params are checked here, the rest by
+// the driver's ParamChecker (a driver without one has them checked by Open
+// only). An unknown cfg.Backend is an error.
+func CheckParams(cfg Config) error {
+	c, ok, err := extra(paramCheckers, cfg.Backend)
+	if err != nil {
+		return err
+	}
+	_, driverCfg, err := readSharedParams(cfg)
+	if err != nil || !ok {
+		return err
+	}
+	return c.CheckParams(driverCfg)
+}

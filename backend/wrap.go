@@ -43,10 +43,8 @@ func OpenDriver(ctx context.Context, d Driver, cfg Config) (WAL, error) {
 	if cfg.Sync != SyncAlways && cfg.Sync != SyncNone {
 		return nil, fmt.Errorf("backend %s: unknown sync mode %d", cfg.Backend, cfg.Sync)
 	}
-	shared, driverCfg := splitParams(cfg)
-	maxDelay := shared.Duration(ParamGroupCommitMaxDelay, 0)
-	slowSync := shared.Duration(ParamSlowSyncThreshold, time.Second)
-	if err := shared.Err(); err != nil {
+	s, driverCfg, err := readSharedParams(cfg)
+	if err != nil {
 		return nil, err
 	}
 
@@ -76,8 +74,24 @@ func OpenDriver(ctx context.Context, d Driver, cfg Config) (WAL, error) {
 		return nil, err
 	}
 	w := &wal{inner: inner, lock: lock, obs: cfg.Observe(), log: cfg.Log(), dir: cfg.Dir,
-		first: first, last: last, maxDelay: maxDelay, slowSync: slowSync, syncAlways: cfg.Sync == SyncAlways}
+		first: first, last: last, maxDelay: s.maxDelay, slowSync: s.slowSync, syncAlways: cfg.Sync == SyncAlways}
 	return w, nil
+}
+
+// sharedSettings are the shared layer's params after parsing.
+type sharedSettings struct {
+	maxDelay, slowSync time.Duration
+}
+
+// readSharedParams parses the shared layer's params and returns them with
+// the config the driver sees.
+func readSharedParams(cfg Config) (sharedSettings, Config, error) {
+	shared, driverCfg := splitParams(cfg)
+	s := sharedSettings{
+		maxDelay: shared.Duration(ParamGroupCommitMaxDelay, 0),
+		slowSync: shared.Duration(ParamSlowSyncThreshold, time.Second),
+	}
+	return s, driverCfg, shared.Err()
 }
 
 // splitParams separates the shared layer's params from the driver's.

@@ -47,7 +47,7 @@ func brokerRows(o Options, subjects []subject, run int) []row {
 	var rows []row
 	for i, mode := range o.Sync {
 		for _, c := range o.Clients {
-			r := row{workload: WorkloadBroker, sync: mode, size: 0, batch: 1, concurrency: c, ops: o.Ops, run: run}
+			r := row{workload: WorkloadBroker, sync: mode, size: 0, batch: 1, concurrency: c, ops: rowOps(o.Ops, c, o.Rounds), run: run}
 			if i == 0 { // the no-WAL row does not depend on the WAL's sync mode
 				noWAL := r
 				noWAL.subject, noWAL.mode = subject{name: NoWAL}, BrokerSync
@@ -80,7 +80,7 @@ const brokerRequestKinds = brokerSessions * len(brokerIntents)
 // then needs to store the backlog (Broker.Flush) is added to Drain, outside
 // the window.
 func newBrokerTrial(ctx context.Context, r row, dir string) (*trial, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
 	cfg := broker.Config{

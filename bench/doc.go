@@ -5,11 +5,13 @@
 // opened through backend.Open with all the shared machinery, and the
 // baselines that show what the framework adds:
 //
-//	fdatasync    a plain file: write the same bytes, fdatasync each Append (the disk's limit)
-//	tidwall-raw  github.com/tidwall/wal used directly, NoSync false, one Write per Append
-//	pebble-raw   pebble used directly, one Set with pebble.Sync per Append
-//	bbolt-raw    bbolt used directly, one Update per Append
-//	memory       the in-memory backend: the framework's cost without I/O
+//	fdatasync           a plain file: write the same bytes, fdatasync each Append
+//	fdatasync-prealloc  the same into a file fallocated before the timed loop, so that
+//	                    fdatasync records no growth (the disk's limit)
+//	tidwall-raw         github.com/tidwall/wal used directly, NoSync false, one Write per Append
+//	pebble-raw          pebble used directly, one Set with pebble.Sync per Append
+//	bbolt-raw           bbolt used directly, one Update per Append
+//	memory              the in-memory backend: the framework's cost without I/O
 //
 // under the workloads append (latency of every Append, 1 or many writers),
 // replay (records per second reading a filled log back), truncate (latency
@@ -33,16 +35,18 @@
 // delta over the window. Fsyncs per operation are counted, not assumed: for
 // a backend, one per driver commit under SyncAlways (backend.Observer's
 // Committed, so a group-commit batch counts once); for the fdatasync,
-// tidwall-raw and bbolt-raw baselines one per commit call, by construction
-// (a bbolt commit issues two fdatasyncs and counts as one, as the bbolt
-// backend's does); for pebble-raw, the syncs pebble issues on its files,
-// counted by wrapping its vfs.FS, since pebble's commit pipeline merges them.
+// fdatasync-prealloc, tidwall-raw and bbolt-raw baselines one per commit
+// call, by construction (a bbolt commit issues two fdatasyncs and counts as
+// one, as the bbolt backend's does; fdatasync-prealloc adds one for each
+// further 64 MiB it allocates mid-row); for pebble-raw, the syncs pebble
+// issues on its files, counted by wrapping its vfs.FS, since pebble's commit
+// pipeline merges them.
 //
 // # Reports
 //
 // Report.WriteText prints one table per workload and sync mode and ends with
 // the project's performance targets (EvaluateTargets), computed from the
-// rows; WriteBench prints Go benchmark lines for benchstat -col /backend;
+// rows, with fdatasync-prealloc as the disk's limit; WriteBench prints Go benchmark lines for benchstat -col /backend;
 // WriteJSON one object per row; WriteChart an SVG of the percentiles.
 //
 // # Errors

@@ -52,16 +52,16 @@ func ParseFlags(args []string, usage io.Writer) (Command, error) {
 	fs.Var(stringList{&cmd.Backends}, "backends",
 		"comma-separated `names` of backends and baselines")
 	fs.Var(stringList{&cmd.Workloads}, "workload", "comma-separated `workloads`: append, replay, truncate, broker")
-	fs.IntVar(&cmd.Ops, "ops", cmd.Ops, "Appends per append row, shared among the writers; requests per broker row")
-	fs.IntVar(&cmd.Records, "records", 1_000_000, "records filled, then replayed or truncated (default 100000 when -workload is not given)")
+	fs.IntVar(&cmd.Ops, "ops", cmd.Ops, "Appends per append row, shared among its writers; requests per broker row; raised to 16 per writer (client) per round")
+	fs.IntVar(&cmd.Records, "records", 1_000_000, "records filled, then replayed or truncated; 100000 in the default run, without -workload")
 	fs.IntVar(&cmd.Size, "size", cmd.Size, "record size in `bytes`")
 	fs.IntVar(&cmd.Batch, "batch", cmd.Batch, "records per Append")
 	fs.Var(intList{&cmd.Concurrency}, "concurrency", "comma-separated writer `counts` for append")
 	fs.Var(intList{&cmd.Clients}, "clients", "comma-separated concurrent client `counts` for broker")
 	fs.Var(syncList{&cmd.Sync}, "sync", "comma-separated sync `modes`: always, none")
-	fs.StringVar(&cmd.Dir, "dir", "", "parent `directory` of the rows' WALs (default a temporary one, removed)")
+	fs.StringVar(&cmd.Dir, "dir", "", "existing parent `directory` of the rows' WALs, on the disk to measure (default a temporary one, removed)")
 	fs.IntVar(&cmd.Count, "count", cmd.Count, "repetitions of every row, for benchstat")
-	fs.IntVar(&cmd.Rounds, "rounds", cmd.Rounds, "rounds in which the append (or broker) rows of one setting take turns, so disk drift hits all alike")
+	fs.IntVar(&cmd.Rounds, "rounds", cmd.Rounds, "rounds in which the append (or broker) rows of one setting, every writer (client) count, take turns, so disk drift hits all alike")
 	fs.StringVar(&cmd.Format, "format", cmd.Format, "report format: text, bench (go test -bench lines) or json (one object per row)")
 	fs.StringVar(&cmd.Output, "o", "", "write the report to `file` instead of stdout")
 	fs.StringVar(&cmd.Chart, "chart", "", "write an SVG chart of latency percentiles to `file`")
@@ -96,8 +96,9 @@ func ParseFlags(args []string, usage io.Writer) (Command, error) {
 func printUsage(fs *flag.FlagSet, w io.Writer) {
 	fmt.Fprintf(w, "Usage: walbench [flags]\n\n"+
 		"Measures Append latency and throughput, replay and truncation of every WAL\n"+
-		"backend side by side with baselines: fdatasync on a plain file, the raw\n"+
-		"libraries (tidwall-raw, pebble-raw, bbolt-raw) and the no-I/O memory backend;\n"+
+		"backend side by side with baselines: fdatasync on a plain file and on a\n"+
+		"preallocated one (fdatasync-prealloc, the disk's limit), the raw libraries\n"+
+		"(tidwall-raw, pebble-raw, bbolt-raw) and the no-I/O memory backend;\n"+
 		"and the broker's request latency without a WAL, with one, and async.\n"+
 		"See docs/benchmarks.md.\n\nFlags:\n")
 	fs.SetOutput(w)

@@ -25,21 +25,22 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if errors.Is(err, flag.ErrHelp) {
 		return ExitOK
 	}
+	if err == nil {
+		err = cmd.Options.checkDir()
+	}
 	if err != nil {
-		fmt.Fprintf(stderr, "%v\nrun walbench -h for usage\n", err)
-		return ExitUsage
+		return fail(stderr, err)
 	}
 	// Create every output before the run, so a bad path fails in a second,
-	// not after minutes of measuring.
+	// not after minutes of measuring. Reports are private, like the WALs.
 	files := map[string]*os.File{}
 	for _, out := range []struct{ flag, path string }{{"o", cmd.Output}, {"chart", cmd.Chart}, {"cpuprofile", cmd.CPUProfile}} {
 		if out.path == "" {
 			continue
 		}
-		f, err := os.Create(out.path)
+		f, err := os.OpenFile(out.path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 		if err != nil {
-			fmt.Fprintf(stderr, "%v\n", &UsageError{Flag: out.flag, Err: err})
-			return ExitUsage
+			return fail(stderr, &UsageError{Flag: out.flag, Err: err})
 		}
 		defer f.Close()
 		files[out.flag] = f
@@ -55,14 +56,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if files["cpuprofile"] != nil {
 		pprof.StopCPUProfile()
 	}
-	var usage *UsageError
-	if errors.As(err, &usage) {
-		fmt.Fprintf(stderr, "%v\n", err)
-		return ExitUsage
-	}
 	if err != nil {
-		fmt.Fprintf(stderr, "%v\n", err)
-		return ExitError
+		return fail(stderr, err)
 	}
 
 	out := stdout
@@ -90,4 +85,16 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return ExitError
 	}
 	return ExitOK
+}
+
+// fail prints err and returns its exit code: ExitUsage for a bad command
+// line, with a pointer to -h; ExitError for anything else.
+func fail(stderr io.Writer, err error) int {
+	var usage *UsageError
+	if errors.As(err, &usage) {
+		fmt.Fprintf(stderr, "%v\nrun walbench -h for usage\n", err)
+		return ExitUsage
+	}
+	fmt.Fprintf(stderr, "%v\n", err)
+	return ExitError
 }

@@ -41,6 +41,7 @@ func runMain(t *testing.T, args ...string) (code int, stdout, stderr string) {
 func TestMainTinyRunOverMemoryAndFdatasync(t *testing.T) {
 	dir := t.TempDir()
 	chart := filepath.Join(dir, "chart.svg")
+	require.NoError(t, os.Mkdir(filepath.Join(dir, "wal"), 0o700))
 	code, out, errOut := runMain(t, "-backends", "memory,fdatasync", "-workload", "append,replay,truncate",
 		"-ops", "40", "-records", "500", "-concurrency", "1,4", "-dir", filepath.Join(dir, "wal"), "-chart", chart)
 	require.Equal(t, ExitOK, code, "stderr: %s", errOut)
@@ -115,11 +116,56 @@ func TestMainExitCodes(t *testing.T) {
 		assert.Contains(t, errOut, "append walbench-failing writers=1 sync=always")
 		assert.Contains(t, errOut, errDiskFull.Error())
 	})
-	t.Run("help exits 0", func(t *testing.T) {
-		code, _, errOut := runMain(t, "-h")
-		assert.Equal(t, ExitOK, code)
-		assert.Contains(t, errOut, "Usage: walbench")
+	t.Run("a missing -dir exits 2 naming it, creating nothing", func(t *testing.T) {
+		parent := t.TempDir()
+		missing := filepath.Join(parent, "no", "such")
+		report := filepath.Join(parent, "report.txt")
+		code, _, errOut := runMain(t, "-backends", "memory", "-dir", missing, "-o", report)
+		assert.Equal(t, ExitUsage, code)
+		assert.Contains(t, errOut, "-dir")
+		assert.Contains(t, errOut, missing)
+		assert.NoDirExists(t, filepath.Join(parent, "no"), "the missing tree is not created")
+		assert.NoFileExists(t, report, "the run stops before creating its outputs")
 	})
+	t.Run("a -dir that is a file exits 2", func(t *testing.T) {
+		file := filepath.Join(t.TempDir(), "f")
+		require.NoError(t, os.WriteFile(file, nil, 0o600))
+		code, _, errOut := runMain(t, "-backends", "memory", "-dir", file)
+		assert.Equal(t, ExitUsage, code)
+		assert.Contains(t, errOut, "not a directory")
+	})
+	t.Run("a report that cannot be written exits 1", func(t *testing.T) {
+		var errOut bytes.Buffer
+		code := Main(context.Background(), []string{"-backends", "memory", "-workload", "append", "-ops", "20",
+			"-concurrency", "1", "-rounds", "1"}, failingWriter{}, &errOut)
+		assert.Equal(t, ExitError, code)
+		assert.Contains(t, errOut.String(), "write report")
+		assert.Contains(t, errOut.String(), errDiskFull.Error())
+	})
+	for _, h := range []string{"-h", "-help", "--help"} {
+		t.Run(h+" exits 0", func(t *testing.T) {
+			code, out, errOut := runMain(t, h)
+			assert.Equal(t, ExitOK, code)
+			assert.Empty(t, out)
+			assert.Contains(t, errOut, "Usage: walbench")
+		})
+	}
+}
+
+// failingWriter is a report destination on a full disk.
+type failingWriter struct{}
+
+func (failingWriter) Write([]byte) (int, error) { return 0, errDiskFull }
+
+func TestReportsAreWrittenPrivate(t *testing.T) {
+	dir := t.TempDir()
+	report := filepath.Join(dir, "report.txt")
+	code, _, errOut := runMain(t, "-backends", "memory", "-workload", "append", "-ops", "20", "-concurrency", "1",
+		"-rounds", "1", "-o", report, "-dir", dir)
+	require.Equal(t, ExitOK, code, "stderr: %s", errOut)
+	fi, err := os.Stat(report)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
 }
 
 func TestMainBrokerRowsCompareWithTheDefault(t *testing.T) {
@@ -151,23 +197,24 @@ func TestMainBrokerRowsCompareWithTheDefault(t *testing.T) {
 }
 
 func TestBaselinesAppendReplayAndTruncate(t *testing.T) {
-	for _, name := range []string{Fdatasync, TidwallRaw, PebbleRaw, BboltRaw} {
+	for _, name := range []string{Fdatasync, FdatasyncPrealloc, TidwallRaw, PebbleRaw, BboltRaw} {
 		t.Run(name, func(t *testing.T) {
 			o := Options{Backends: []string{name}, Workloads: []string{WorkloadAppend, WorkloadReplay, WorkloadTruncate},
-				Ops: 20, Records: 300, Size: 64, Batch: 3, Concurrency: []int{1, 3}, Clients: []int{1},
+				Ops: 96, Records: 300, Size: 64, Batch: 3, Concurrency: []int{1, 3}, Clients: []int{1},
 				Sync: []backend.SyncMode{backend.SyncAlways}, Count: 1, Rounds: 2, Dir: t.TempDir()}
 			rep, err := Run(context.Background(), o)
 			require.NoError(t, err)
 			for _, r := range rep.Results {
 				switch r.Workload {
 				case WorkloadAppend:
-					assert.EqualValues(t, 60, r.Records, "%s: 20 Appends of 3", label(r))
-					assert.EqualValues(t, 20, r.Latency.Count)
+					// 96: 16 per writer in each of 2 rounds with 3 writers.
+					assert.EqualValues(t, 288, r.Records, "%s: 96 Appends of 3", label(r))
+					assert.EqualValues(t, 96, r.Latency.Count)
 					if r.Concurrency == 1 || name != PebbleRaw {
-						assert.EqualValues(t, 20, r.Syncs, "%s: one durable commit per Append", label(r))
+						assert.EqualValues(t, 96, r.Syncs, "%s: one durable commit per Append", label(r))
 					} else {
 						assert.Positive(t, r.Syncs, "%s: pebble's pipeline may merge syncs", label(r))
-						assert.LessOrEqual(t, r.Syncs, int64(20+5), label(r))
+						assert.LessOrEqual(t, r.Syncs, int64(96+5), label(r))
 					}
 				case WorkloadReplay:
 					assert.EqualValues(t, 300, r.Records, label(r))
@@ -181,13 +228,13 @@ func TestBaselinesAppendReplayAndTruncate(t *testing.T) {
 
 func TestBrokerAsyncRowsTimeTheirBacklogOutsideTheWindow(t *testing.T) {
 	o := DefaultOptions()
-	o.Backends, o.Workloads, o.Ops, o.Clients, o.Rounds = []string{"jsonl"}, []string{WorkloadBroker}, 40, []int{4}, 2
+	o.Backends, o.Workloads, o.Ops, o.Clients, o.Rounds = []string{"jsonl"}, []string{WorkloadBroker}, 128, []int{4}, 2
 	o.Dir = t.TempDir()
 	rep, err := Run(context.Background(), o)
 	require.NoError(t, err)
 	require.Len(t, rep.Results, 3)
 	for _, r := range rep.Results {
-		assert.EqualValues(t, 40, r.Latency.Count, label(r))
+		assert.EqualValues(t, 128, r.Latency.Count, "%s: 16 requests per client in each round", label(r))
 		if r.Mode == BrokerAsyncWAL {
 			assert.Positive(t, r.Drain, "%s: Flush after each round is timed", label(r))
 		} else {

@@ -26,6 +26,11 @@ func sampleReport() *Report {
 			Concurrency: conc, Sync: sync, Run: 1, Ops: 1000, Records: 1000, Bytes: 200_000,
 			Elapsed: elapsed, Latency: lat(p50), Syncs: 1000, Mallocs: 3000}
 	}
+	replayRow := func(name string, baseline bool, records int64, elapsed, open time.Duration) Result {
+		return Result{Workload: WorkloadReplay, Backend: name, Baseline: baseline, Size: 200, Batch: fillBatch,
+			Concurrency: 1, Sync: "always", Run: 1, Ops: records, Records: records, Bytes: 200 * records,
+			Elapsed: elapsed, Open: open}
+	}
 	brokerRow := func(name, mode string, clients int, p50, elapsed time.Duration) Result {
 		return Result{Workload: WorkloadBroker, Backend: name, Mode: mode, Batch: 1, Concurrency: clients,
 			Sync: "always", Run: 1, Ops: 1000, Records: 1000, Elapsed: elapsed, Latency: lat(p50)}
@@ -34,18 +39,21 @@ func sampleReport() *Report {
 		Env:     Environment{GOOS: "linux", GOARCH: "amd64", CPUs: 2, GoVersion: "go1.26", Dir: "/tmp/x", FS: "ext4"},
 		Options: Options{Count: 1},
 		Results: []Result{
-			appendRow(Fdatasync, true, 1, "always", 200*time.Microsecond, 250*time.Millisecond),
-			appendRow("jsonl", false, 1, "always", 220*time.Microsecond, 280*time.Millisecond),   // 1.10: PASS
+			appendRow(Fdatasync, true, 1, "always", 300*time.Microsecond, 350*time.Millisecond), // compared with nothing
+			appendRow(FdatasyncPrealloc, true, 1, "always", 200*time.Microsecond, 250*time.Millisecond),
+			appendRow("jsonl", false, 1, "always", 220*time.Microsecond, 280*time.Millisecond),   // 1.10: MISS
 			appendRow("tidwall", false, 1, "always", 400*time.Microsecond, 450*time.Millisecond), // 2.00: MISS
 			appendRow(TidwallRaw, true, 1, "always", 300*time.Microsecond, 350*time.Millisecond), // tidwall ÷ raw 1.33: MISS
-			appendRow("jsonl", false, 64, "always", 2*time.Millisecond, 20*time.Millisecond),     // 14x: PASS
-			appendRow("jsonl", false, 1, "none", 1500*time.Nanosecond, 1500*time.Microsecond),    // 1.5 µs/op: PASS
+			appendRow("pebble", false, 1, "always", 280*time.Microsecond, 300*time.Millisecond),  // 1.40: PASS
+			appendRow("jsonl", false, 64, "always", 2*time.Millisecond, 20*time.Millisecond),     // 14× jsonl, 12.5× the disk
+			appendRow("jsonl", false, 1, "none", 900*time.Nanosecond, 900*time.Microsecond),      // 0.9 µs/op: PASS
 			brokerRow(NoWAL, BrokerSync, 1, 500*time.Microsecond, time.Second),
 			brokerRow("jsonl", BrokerSyncWAL, 1, 800*time.Microsecond, 2*time.Second), // (800-500)/200 = 1.5: PASS
 			brokerRow(NoWAL, BrokerSync, 16, 500*time.Microsecond, time.Second),
 			brokerRow("jsonl", BrokerAsyncWAL, 16, 300*time.Microsecond, 800*time.Millisecond), // 1.25×: MISS
-			{Workload: WorkloadReplay, Backend: "jsonl", Size: 200, Batch: fillBatch, Concurrency: 1, Sync: "always",
-				Run: 1, Ops: 100_000, Records: 100_000, Bytes: 20_000_000, Elapsed: 200 * time.Millisecond, Open: time.Millisecond}, // 500k/s: MISS
+			replayRow("jsonl", false, 100_000, 10*time.Millisecond, time.Millisecond),          // too few records for the target
+			replayRow("tidwall", false, 100_000, 25*time.Millisecond, 25*time.Millisecond),
+			replayRow(TidwallRaw, true, 100_000, 24*time.Millisecond, time.Millisecond), // open + replay: 0.5, MISS
 		},
 	}
 }
@@ -113,17 +121,22 @@ func TestJSONIsOneObjectPerRow(t *testing.T) {
 		rows = append(rows, m)
 	}
 	require.Len(t, rows, len(rep.Results))
-	assert.Equal(t, "jsonl", rows[1]["backend"])
-	assert.EqualValues(t, 220_000, rows[1]["p50_ns"])
-	assert.EqualValues(t, 1, rows[1]["fsyncs_per_op"])
-	assert.EqualValues(t, 3, rows[1]["allocs_per_op"])
+	assert.Equal(t, "jsonl", rows[2]["backend"])
+	assert.EqualValues(t, 220_000, rows[2]["p50_ns"])
+	assert.EqualValues(t, 1, rows[2]["fsyncs_per_op"])
+	assert.EqualValues(t, 3, rows[2]["allocs_per_op"])
+}
+
+func targetsByName(rows []Result) map[string]Target {
+	got := map[string]Target{}
+	for _, tg := range EvaluateTargets(rows) {
+		got[tg.Name] = tg
+	}
+	return got
 }
 
 func TestTargetsAreComputedFromTheRows(t *testing.T) {
-	got := map[string]Target{}
-	for _, tg := range EvaluateTargets(sampleReport().Summary()) {
-		got[tg.Name] = tg
-	}
+	got := targetsByName(sampleReport().Summary())
 	check := func(name, status string, value float64) {
 		t.Helper()
 		tg, ok := got[name]
@@ -133,17 +146,52 @@ func TestTargetsAreComputedFromTheRows(t *testing.T) {
 			assert.InDelta(t, value, tg.Got, 0.001, name)
 		}
 	}
-	check("jsonl ÷ fdatasync, p50 per Append, sync=always, 1 writer", Pass, 1.1)
-	check("tidwall ÷ fdatasync, p50 per Append, sync=always, 1 writer", Miss, 2)
+	// Every "÷ the disk" figure divides by fdatasync-prealloc (200 µs, 4,000
+	// Appends/s), not by the plain fdatasync row (300 µs).
+	check("jsonl ÷ fdatasync-prealloc, p50 per Append, sync=always, 1 writer", Miss, 1.1)
+	check("tidwall ÷ fdatasync-prealloc, p50 per Append, sync=always, 1 writer", Miss, 2)
+	check("pebble ÷ fdatasync-prealloc, p50 per Append, sync=always, 1 writer", Pass, 1.4)
 	check("tidwall ÷ tidwall-raw, p50 per Append, sync=always, 1 writer", Miss, 4.0/3)
-	check("pebble ÷ fdatasync, p50 per Append, sync=always, 1 writer", Missing, 0)
+	check("pebble ÷ pebble-raw, p50 per Append, sync=always, 1 writer", Missing, 0)
+	check("jsonl, 64 writers ÷ fdatasync-prealloc, 1 writer, Appends/s, sync=always", Miss, 12.5)
 	check("jsonl, 64 writers ÷ 1 writer, Appends/s, sync=always", Pass, 14)
-	check("jsonl replay, 200-byte records", Miss, 500_000)
-	check("broker, synchronous, 1 client: p50 added by the jsonl WAL ÷ fdatasync p50", Pass, 1.5)
+	check("broker, synchronous, 1 client: p50 added by the jsonl WAL ÷ fdatasync-prealloc p50", Pass, 1.5)
 	check("broker, 16 clients: async+wal (jsonl) ÷ synchronous without WAL, requests/s", Miss, 1.25)
-	check("jsonl append, sync=none, 1 writer, 200-byte records", Pass, 1.5)
+	check("jsonl replay of 1M records in the page cache", Missing, 0)
+	// Open counts: replay alone would be 24/25 = 0.96.
+	check("tidwall ÷ tidwall-raw, open + replay, records/s", Miss, 0.5)
+	check("jsonl append, sync=none, 1 writer, 200-byte records", Pass, 0.9)
+	assert.Equal(t, "5% over", got["jsonl ÷ fdatasync-prealloc, p50 per Append, sync=always, 1 writer"].Note)
 	assert.Equal(t, "16% over", got["tidwall ÷ tidwall-raw, p50 per Append, sync=always, 1 writer"].Note)
-	assert.Equal(t, "50% short", got["jsonl replay, 200-byte records"].Note)
+	assert.Equal(t, "38% short", got["tidwall ÷ tidwall-raw, open + replay, records/s"].Note)
+	assert.Equal(t, "not computed: needs -records 1000000 (the row has 100000)",
+		got["jsonl replay of 1M records in the page cache"].Note)
+	for name, tg := range got {
+		assert.NotContains(t, tg.Note, "fdatasync rows", "%s: the plain fdatasync row is no target's limit", name)
+	}
+}
+
+func TestReplayTargetNeedsAMillionRecords(t *testing.T) {
+	row := Result{Workload: WorkloadReplay, Backend: "jsonl", Size: 200, Batch: fillBatch, Concurrency: 1,
+		Sync: "always", Run: 1, Ops: 1_000_000, Records: 1_000_000, Bytes: 200_000_000,
+		Elapsed: 80 * time.Millisecond, Open: 50 * time.Millisecond}
+	const name = "jsonl replay of 1M records in the page cache"
+	tg := targetsByName([]Result{row})[name]
+	assert.Equal(t, Pass, tg.Status)
+	assert.InDelta(t, 12.5e6, tg.Got, 1, "records over replay time; open is its own figure")
+
+	row.Elapsed = 125 * time.Millisecond
+	tg = targetsByName([]Result{row})[name]
+	assert.Equal(t, Miss, tg.Status)
+	assert.Equal(t, "20% short", tg.Note)
+
+	row.Records, row.Ops, row.Elapsed = 999_999, 999_999, time.Millisecond
+	tg = targetsByName([]Result{row})[name]
+	assert.Equal(t, Missing, tg.Status, "999,999 records are not enough, however fast")
+
+	tg = targetsByName(nil)[name]
+	assert.Equal(t, Missing, tg.Status)
+	assert.Contains(t, tg.Note, "-workload replay")
 }
 
 func TestTextEndsWithTheTargets(t *testing.T) {
@@ -154,8 +202,9 @@ func TestTextEndsWithTheTargets(t *testing.T) {
 	assert.Contains(t, text, "replay, 100000 records of 200 bytes")
 	i := strings.Index(text, "targets")
 	require.Positive(t, i)
-	assert.Contains(t, text[i:], "PASS  jsonl ÷ fdatasync")
-	assert.Contains(t, text[i:], "MISS  tidwall ÷ fdatasync")
+	assert.Contains(t, text[i:], "MISS  jsonl ÷ fdatasync-prealloc")
+	assert.Contains(t, text[i:], "PASS  pebble ÷ fdatasync-prealloc")
+	assert.Contains(t, text[i:], "n/a   jsonl replay of 1M records in the page cache")
 }
 
 func TestSummaryTakesTheMedianOfRepetitions(t *testing.T) {
@@ -190,7 +239,7 @@ func TestChartIsWellFormedSVG(t *testing.T) {
 			polylines++
 		}
 	}
-	assert.Equal(t, 10, polylines, "one line per append and broker row")
+	assert.Equal(t, 12, polylines, "one line per append and broker row")
 }
 
 func TestBrokerRowsOfEverySyncModeCompareWithTheDefault(t *testing.T) {

@@ -2,8 +2,10 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"slices"
 	"time"
@@ -16,14 +18,14 @@ import (
 type Options struct {
 	Backends    []string           // rows to measure: registered backends and baselines (Subjects)
 	Workloads   []string           // append, replay, truncate, broker
-	Ops         int                // Appends per append row, requests per broker row
+	Ops         int                // Appends per append row, requests per broker row; raised by rowOps
 	Records     int                // records filled for a replay or truncate row
 	Size        int                // bytes per record
 	Batch       int                // records per Append
 	Concurrency []int              // writers per append row
 	Clients     []int              // concurrent clients per broker row
 	Sync        []backend.SyncMode // durability of the rows
-	Dir         string             // parent of the rows' directories; "" a temporary one, removed
+	Dir         string             // existing parent of the rows' directories; "" a temporary one, removed
 	Count       int                // repetitions of every row, for benchstat
 	Rounds      int                // rounds in which compared append and broker rows alternate
 	Progress    io.Writer          // one line per finished row; nil for none
@@ -89,6 +91,34 @@ func (o Options) check() error {
 	return nil
 }
 
+// checkDir requires Dir, when given, to be an existing directory. walbench
+// does not create it: Dir chooses the disk that is measured, and a mistyped
+// path or an unmounted mount point would otherwise be created on another
+// disk (often the root file system) and measured silently in its place.
+func (o Options) checkDir() error {
+	if o.Dir == "" {
+		return nil
+	}
+	fi, err := os.Stat(o.Dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return &UsageError{Flag: "dir", Err: fmt.Errorf("%s does not exist (create it on the disk to measure)", o.Dir)}
+	case err != nil:
+		return fmt.Errorf("walbench: -dir %s: %w", o.Dir, err)
+	case !fi.IsDir():
+		return &UsageError{Flag: "dir", Err: fmt.Errorf("%s is not a directory", o.Dir)}
+	}
+	return nil
+}
+
+// rowOps returns the operations of an append or broker row with workers
+// writers (clients): ops, raised so that each writer does at least
+// minOpsPerWriterRound in each of the rounds. Every row of a group takes
+// every round, so 64 writers need more operations than one writer does.
+func rowOps(ops, workers, rounds int) int {
+	return max(ops, minOpsPerWriterRound*workers*rounds)
+}
+
 // plan lists the rows of a run, repetitions interleaved so that drift in the
 // machine's load spreads over every subject.
 func (o Options) plan() ([]row, error) {
@@ -123,11 +153,11 @@ func (o Options) plan() ([]row, error) {
 				}
 				for _, c := range conc {
 					for _, s := range subjects {
-						if wl == WorkloadTruncate && s.name == Fdatasync {
+						if wl == WorkloadTruncate && plainFile(s.name) {
 							continue // a plain file has no front to drop
 						}
 						r := row{subject: s, workload: wl, sync: mode, size: o.Size, batch: o.Batch,
-							concurrency: c, ops: o.Ops, run: run}
+							concurrency: c, ops: rowOps(o.Ops, c, o.Rounds), run: run}
 						if wl != WorkloadAppend {
 							r.ops, r.batch = o.Records, fillBatch
 						}
@@ -146,6 +176,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if err := o.check(); err != nil {
 		return nil, err
 	}
+	if err := o.checkDir(); err != nil {
+		return nil, err
+	}
 	rows, err := o.plan()
 	if err != nil {
 		return nil, err
@@ -158,8 +191,6 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		}
 		defer os.RemoveAll(tmp)
 		parent = tmp
-	} else if err := os.MkdirAll(parent, 0o755); err != nil {
-		return nil, fmt.Errorf("walbench: -dir %s: %w", parent, err)
 	}
 
 	rep := &Report{Env: currentEnv(parent), Options: o, Results: make([]Result, 0, len(rows))}
@@ -210,13 +241,15 @@ func interleaved(r row) bool {
 }
 
 // groupAt returns the rows from i on that are measured together: the run of
-// interleaved rows with the same workload and settings, or row i alone.
+// interleaved rows with the same workload and settings, whatever their
+// writer (client) count, or row i alone. Writer counts share a group because
+// the targets compare them (64 writers ÷ 1 writer).
 func groupAt(rows []row, i int) []row {
 	j := i + 1
 	if interleaved(rows[i]) {
 		same := func(a, b row) bool {
 			return a.workload == b.workload && a.sync == b.sync && a.size == b.size && a.batch == b.batch &&
-				a.concurrency == b.concurrency && a.ops == b.ops && a.run == b.run
+				a.run == b.run
 		}
 		for j < len(rows) && same(rows[i], rows[j]) {
 			j++

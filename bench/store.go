@@ -45,40 +45,51 @@ var errUnsupported = errors.ErrUnsupported
 
 // Baseline names, in display order.
 const (
-	Fdatasync  = "fdatasync"
-	TidwallRaw = "tidwall-raw"
-	PebbleRaw  = "pebble-raw"
-	BboltRaw   = "bbolt-raw"
+	Fdatasync = "fdatasync"
+	// FdatasyncPrealloc is fdatasync into a file allocated before the timed
+	// loop: the disk's limit, which the targets compare with.
+	FdatasyncPrealloc = "fdatasync-prealloc"
+	TidwallRaw        = "tidwall-raw"
+	PebbleRaw         = "pebble-raw"
+	BboltRaw          = "bbolt-raw"
 )
 
 var baselines = map[string]func(ctx context.Context, o storeOptions) (store, error){
-	Fdatasync:  openFdatasync,
-	TidwallRaw: openTidwallRaw,
-	PebbleRaw:  openPebbleRaw,
-	BboltRaw:   openBboltRaw,
+	Fdatasync:         openFdatasync,
+	FdatasyncPrealloc: openFdatasyncPrealloc,
+	TidwallRaw:        openTidwallRaw,
+	PebbleRaw:         openPebbleRaw,
+	BboltRaw:          openBboltRaw,
 }
+
+// plainFile reports whether a subject is one of the fdatasync baselines: a
+// file of records with no front to drop.
+func plainFile(name string) bool { return name == Fdatasync || name == FdatasyncPrealloc }
 
 // Subjects returns every name -backends accepts: the baselines and the
 // registered backends, in the order rows are shown.
 func Subjects() []string {
-	names := append([]string{Fdatasync, TidwallRaw, PebbleRaw, BboltRaw}, backend.Drivers()...)
+	names := append([]string{Fdatasync, FdatasyncPrealloc, TidwallRaw, PebbleRaw, BboltRaw}, backend.Drivers()...)
 	return orderSubjects(names)
 }
 
-// orderSubjects puts fdatasync first, then memory, then each backend followed
-// by its raw library, so a backend's row sits next to its baseline.
+// orderSubjects puts fdatasync and fdatasync-prealloc first, then memory,
+// then each backend followed by its raw library, so a backend's row sits
+// next to its baseline.
 func orderSubjects(names []string) []string {
 	rank := func(n string) (int, string) {
 		switch n {
 		case Fdatasync:
 			return 0, ""
-		case "memory":
+		case FdatasyncPrealloc:
 			return 1, ""
+		case "memory":
+			return 2, ""
 		}
 		if base, ok := rawOf(n); ok {
-			return 2, base + "\x01"
+			return 3, base + "\x01"
 		}
-		return 2, n
+		return 3, n
 	}
 	out := slices.Clone(names)
 	slices.SortStableFunc(out, func(a, b string) int {

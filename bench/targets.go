@@ -43,9 +43,16 @@ func (rows rowFinder) find(workload, backend, mode, sync string, conc int) (Resu
 	return Result{}, false
 }
 
+// replayTargetRecords is the log size the replay target is stated for: a
+// smaller log's fixed costs would flatter or penalise the rate.
+const replayTargetRecords = 1_000_000
+
 // EvaluateTargets checks the project's performance targets against rows
 // (one result per row, as Report.Summary returns). A target whose rows are
-// not in the run is Missing, with a note saying what to run.
+// not in the run is Missing, with a note saying what to run. The disk's
+// limit is the fdatasync-prealloc row: the plain fdatasync row also pays
+// for recording the file's growth, which a WAL with preallocated segments
+// does not.
 func EvaluateTargets(rows []Result) []Target {
 	f := rowFinder(rows)
 	var out []Target
@@ -71,54 +78,54 @@ func EvaluateTargets(rows []Result) []Target {
 	appendAt := func(backend string, conc int) side {
 		return side{WorkloadAppend, backend, "", "always", conc}
 	}
+	disk := appendAt(FdatasyncPrealloc, 1)
 	needAppend := "needs append rows at -size 200 -batch 1 -sync always"
 
 	for _, c := range []struct {
 		backend string
 		want    float64
-	}{{"jsonl", 1.2}, {"tidwall", 1.5}, {"pebble", 1.5}} {
-		out = append(out, ratio(c.backend+" ÷ fdatasync, p50 per Append, sync=always, 1 writer", "<=", c.want,
-			appendAt(c.backend, 1), appendAt(Fdatasync, 1), p50, needAppend+" and the "+c.backend+" and fdatasync rows"))
+	}{{"jsonl", 1.05}, {"tidwall", 1.5}, {"pebble", 1.5}} {
+		out = append(out, ratio(c.backend+" ÷ "+FdatasyncPrealloc+", p50 per Append, sync=always, 1 writer", "<=", c.want,
+			appendAt(c.backend, 1), disk, p50, needAppend+" and the "+c.backend+" and "+FdatasyncPrealloc+" rows"))
 	}
 	for _, b := range []string{"tidwall", "pebble", "bbolt"} {
 		raw := b + "-raw"
 		out = append(out, ratio(b+" ÷ "+raw+", p50 per Append, sync=always, 1 writer", "<=", 1.15,
 			appendAt(b, 1), appendAt(raw, 1), p50, needAppend+" and the "+b+" and "+raw+" rows"))
 	}
+	out = append(out, ratio("jsonl, 64 writers ÷ "+FdatasyncPrealloc+", 1 writer, Appends/s, sync=always", ">=", 20,
+		appendAt("jsonl", 64), disk, ops, needAppend+" -concurrency 1,64 and the jsonl and "+FdatasyncPrealloc+" rows"))
 	for _, b := range []string{"jsonl", "tidwall", "pebble"} {
 		out = append(out, ratio(b+", 64 writers ÷ 1 writer, Appends/s, sync=always", ">=", 10,
 			appendAt(b, 64), appendAt(b, 1), ops, needAppend+" -concurrency 1,64"))
 	}
 
 	// The broker's p50 with the WAL minus its p50 without, over the disk's.
-	added := Target{Name: "broker, synchronous, 1 client: p50 added by the jsonl WAL ÷ fdatasync p50", Op: "<=", Want: 2}
+	added := Target{Name: "broker, synchronous, 1 client: p50 added by the jsonl WAL ÷ " + FdatasyncPrealloc + " p50",
+		Op: "<=", Want: 2}
 	withWAL, ok1 := f.find(WorkloadBroker, "jsonl", BrokerSyncWAL, "always", 1)
 	noWAL, ok2 := f.find(WorkloadBroker, NoWAL, BrokerSync, "", 1)
-	disk, ok3 := f.find(WorkloadAppend, Fdatasync, "", "always", 1)
-	if ok1 && ok2 && ok3 && disk.Latency.P50 > 0 {
-		added.Got = float64(withWAL.Latency.P50-noWAL.Latency.P50) / float64(disk.Latency.P50)
+	limit, ok3 := f.find(WorkloadAppend, FdatasyncPrealloc, "", "always", 1)
+	if ok1 && ok2 && ok3 && limit.Latency.P50 > 0 {
+		added.Got = float64(withWAL.Latency.P50-noWAL.Latency.P50) / float64(limit.Latency.P50)
 		added = added.judge()
 	} else {
-		added.Status, added.Note = Missing, "needs -workload append,broker -sync always with the jsonl and fdatasync rows"
+		added.Status, added.Note = Missing, "needs -workload append,broker -sync always with the jsonl and "+FdatasyncPrealloc+" rows"
 	}
 	out = append(out, added)
 	out = append(out, ratio("broker, 16 clients: async+wal (jsonl) ÷ synchronous without WAL, requests/s", ">=", 1.5,
 		side{WorkloadBroker, "jsonl", BrokerAsyncWAL, "always", 16}, side{WorkloadBroker, NoWAL, BrokerSync, "", 16},
 		ops, "needs -workload broker -clients 16 -sync always with the jsonl row"))
 
-	replay := Target{Name: "jsonl replay, 200-byte records", Op: ">=", Want: 1e6, Unit: "records/s"}
-	if r, ok := f.find(WorkloadReplay, "jsonl", "", "always", 0); ok {
-		replay.Got = r.RecordsPerSec()
-		replay = replay.judge()
-	} else if r, ok := f.find(WorkloadReplay, "jsonl", "", "none", 0); ok {
-		replay.Got = r.RecordsPerSec()
-		replay = replay.judge()
-	} else {
-		replay.Status, replay.Note = Missing, "needs -workload replay -size 200 with the jsonl row"
-	}
-	out = append(out, replay)
+	out = append(out, replayTarget(f))
+	// Open and replay are timed apart, the same way for both rows; their
+	// sum is what a restart costs.
+	openReplay := func(r Result) float64 { return perSec(float64(r.Records), r.Open+r.Elapsed) }
+	out = append(out, ratio("tidwall ÷ tidwall-raw, open + replay, records/s", ">=", 0.8,
+		side{WorkloadReplay, "tidwall", "", "", 0}, side{WorkloadReplay, TidwallRaw, "", "", 0},
+		openReplay, "needs -workload replay -size 200 with the tidwall and tidwall-raw rows"))
 
-	none := Target{Name: "jsonl append, sync=none, 1 writer, 200-byte records", Op: "<=", Want: 2, Unit: "µs/op"}
+	none := Target{Name: "jsonl append, sync=none, 1 writer, 200-byte records", Op: "<=", Want: 1, Unit: "µs/op"}
 	if r, ok := f.find(WorkloadAppend, "jsonl", "", "none", 1); ok {
 		none.Got = r.NsPerOp() / 1e3
 		none = none.judge()
@@ -126,6 +133,25 @@ func EvaluateTargets(rows []Result) []Target {
 		none.Status, none.Note = Missing, "needs -sync none -size 200 -batch 1 with the jsonl row"
 	}
 	return append(out, none)
+}
+
+// replayTarget is jsonl's replay rate, computed from a row of at least
+// replayTargetRecords records. The default run replays fewer, to stay
+// short, and leaves it uncomputed.
+func replayTarget(f rowFinder) Target {
+	t := Target{Name: "jsonl replay of 1M records in the page cache", Op: ">=", Want: 10e6, Unit: "records/s"}
+	r, ok := f.find(WorkloadReplay, "jsonl", "", "", 0)
+	switch {
+	case !ok:
+		t.Status, t.Note = Missing, "needs -workload replay -size 200 with the jsonl row"
+	case r.Records < replayTargetRecords:
+		t.Status = Missing
+		t.Note = fmt.Sprintf("not computed: needs -records %d (the row has %d)", replayTargetRecords, r.Records)
+	default:
+		t.Got = r.RecordsPerSec()
+		t = t.judge()
+	}
+	return t
 }
 
 func (t Target) judge() Target {

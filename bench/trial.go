@@ -10,7 +10,8 @@ import (
 )
 
 // minOpsPerWriterRound keeps a round long enough that its start and end,
-// when writers are few, do not dominate what it measures.
+// when only some of the writers are still running, do not dominate what it
+// measures (see rowOps).
 const minOpsPerWriterRound = 16
 
 // trial measures one row in rounds. The rows of a group (append or broker
@@ -94,15 +95,10 @@ func (t *trial) finish() Result {
 	return res
 }
 
-// rounds returns how many rounds the rows of a group take: rounds, fewer
-// when each writer would do fewer than minOpsPerWriterRound operations.
-func rounds(rounds, ops, workers int) int {
-	return max(1, min(rounds, ops/(minOpsPerWriterRound*workers)))
-}
-
 // measureGroup measures rows that are compared with each other (same
-// workload and settings, one per subject) in alternating rounds, each in its
-// own directory under parent.
+// workload and settings, one per subject and writer count) in nRounds
+// alternating rounds, each row in its own directory under parent. In every
+// round each row does an nRounds-th of its own operations.
 func measureGroup(ctx context.Context, rows []row, dirs []string, nRounds int) ([]Result, error) {
 	trials := make([]*trial, 0, len(rows))
 	defer func() {
@@ -125,12 +121,10 @@ func measureGroup(ctx context.Context, rows []row, dirs []string, nRounds int) (
 		}
 		trials = append(trials, t)
 	}
-	ops, workers := rows[0].ops, rows[0].concurrency
-	n := rounds(nRounds, ops, workers)
-	for k := 0; k < n; k++ {
-		size := ops*(k+1)/n - ops*k/n
+	for k := 0; k < nRounds; k++ {
 		for _, t := range trials {
-			if err := t.round(ctx, size); err != nil {
+			ops := t.row.ops
+			if err := t.round(ctx, ops*(k+1)/nRounds-ops*k/nRounds); err != nil {
 				return nil, fmt.Errorf("%s: %w", label(t.row.result()), err)
 			}
 		}

@@ -12,20 +12,20 @@ import (
 	"github.com/nautilus-go/nautilus/backend"
 )
 
-func TestRoundsKeepEveryWriterBusy(t *testing.T) {
+func TestRowOpsGiveEveryWriterSixteenPerRound(t *testing.T) {
 	cases := []struct {
 		name                 string
-		rounds, ops, workers int
+		ops, workers, rounds int
 		want                 int
 	}{
-		{"enough ops: every round", 10, 2000, 1, 10},
-		{"64 writers: one round", 10, 2000, 64, 1},
-		{"8 writers: as many as keep 16 ops each", 10, 1000, 8, 7},
-		{"too few ops: one round", 10, 5, 1, 1},
+		{"one writer: ops as asked", 2000, 1, 10, 2000},
+		{"64 writers: raised to 16 each in each of 10 rounds", 2000, 64, 10, 64 * 16 * 10},
+		{"64 writers, more asked: as asked", 20000, 64, 10, 20000},
+		{"too few ops for one writer: raised", 5, 1, 10, 160},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			assert.Equal(t, c.want, rounds(c.rounds, c.ops, c.workers))
+			assert.Equal(t, c.want, rowOps(c.ops, c.workers, c.rounds))
 		})
 	}
 }
@@ -52,22 +52,50 @@ func (s orderStore) append(context.Context, [][]byte) error {
 func TestGroupRowsTakeTurns(t *testing.T) {
 	log := &orderLog{}
 	var rows []row
-	for _, name := range []string{"a", "b"} {
-		sub := subject{name: name, open: func(context.Context, storeOptions) (store, error) {
-			return orderStore{name: name, log: log}, nil
+	// a and b with one writer, B with four: all three take every round.
+	for _, sub := range []struct {
+		name    string
+		writers int
+	}{{"a", 1}, {"b", 1}, {"B", 4}} {
+		s := subject{name: sub.name, open: func(context.Context, storeOptions) (store, error) {
+			return orderStore{name: sub.name, log: log}, nil
 		}}
-		rows = append(rows, row{subject: sub, workload: WorkloadAppend, sync: backend.SyncAlways,
-			size: 10, batch: 1, concurrency: 1, ops: 64, run: 1})
+		rows = append(rows, row{subject: s, workload: WorkloadAppend, sync: backend.SyncAlways,
+			size: 10, batch: 1, concurrency: sub.writers, ops: rowOps(64, sub.writers, 4), run: 1})
 	}
-	results, err := measureGroup(context.Background(), rows, []string{t.TempDir(), t.TempDir()}, 4)
+	require.Equal(t, 3, len(groupAt(rows, 0)), "writer counts of one setting share a group")
+	results, err := measureGroup(context.Background(), rows, []string{t.TempDir(), t.TempDir(), t.TempDir()}, 4)
 	require.NoError(t, err)
 
-	warmup := strings.Repeat("a", warmupAppends) + strings.Repeat("b", warmupAppends)
-	turns := strings.Repeat(strings.Repeat("a", 16)+strings.Repeat("b", 16), 4)
-	assert.Equal(t, warmup+turns, strings.Join(log.names, ""), "4 rounds of 16 Appends each, in turn")
-	for _, r := range results {
-		assert.EqualValues(t, 64, r.Ops)
-		assert.EqualValues(t, 64, r.Latency.Count)
-		assert.EqualValues(t, 640, r.Bytes)
+	warmup := strings.Repeat("a", warmupAppends) + strings.Repeat("b", warmupAppends) + strings.Repeat("B", warmupAppends)
+	turns := strings.Repeat(strings.Repeat("a", 16)+strings.Repeat("b", 16)+strings.Repeat("B", 4*16), 4)
+	assert.Equal(t, warmup+turns, strings.Join(log.names, ""), "4 rounds of 16 Appends per writer, in turn")
+	for i, r := range results {
+		ops := 64 * rows[i].concurrency
+		assert.EqualValues(t, ops, r.Ops, r.Backend)
+		assert.EqualValues(t, ops, r.Latency.Count, r.Backend)
+		assert.EqualValues(t, 10*ops, r.Bytes, r.Backend)
 	}
+}
+
+func TestGroupsSplitOnSettingsNotWriterCounts(t *testing.T) {
+	o := DefaultOptions()
+	o.Backends = []string{"memory", Fdatasync}
+	o.Sync = []backend.SyncMode{backend.SyncAlways, backend.SyncNone}
+	o.Workloads = []string{WorkloadAppend, WorkloadBroker}
+	rows, err := o.plan()
+	require.NoError(t, err)
+	var sizes []int
+	for i := 0; i < len(rows); {
+		g := groupAt(rows, i)
+		sizes = append(sizes, len(g))
+		for _, r := range g {
+			assert.Equal(t, g[0].sync, r.sync, "one sync mode per group")
+			assert.Equal(t, g[0].workload, r.workload, "one workload per group")
+		}
+		i += len(g)
+	}
+	// append: 2 subjects × 2 writer counts per mode; broker: no-wal once,
+	// then memory sync+wal and async+wal, per client count.
+	assert.Equal(t, []int{4, 4, 6, 4}, sizes)
 }

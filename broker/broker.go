@@ -194,7 +194,7 @@ func (b *Broker) openWAL(ctx context.Context) error {
 	if err != nil {
 		var perr *backend.ParamError
 		if errors.As(err, &perr) {
-			return &ConfigError{Key: "persistence.wal_params", Err: err}
+			return walParamsError(err)
 		}
 		return fmt.Errorf("broker: open WAL %s (%s): %w", p.WALPath, p.WALBackend, err)
 	}

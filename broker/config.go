@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -74,14 +75,31 @@ const (
 	DefaultWALBackend = "jsonl"
 )
 
-// ConfigError is a configuration mistake; Key names the offending setting
-// the way the YAML file spells it ("persistence.wal_backend").
+// ConfigError is a configuration mistake: "broker: config FILE:LINE: KEY:
+// what is wrong", each part present when known.
 type ConfigError struct {
-	Key string
-	Err error
+	File string // the config file, when the mistake is in one
+	Line int    // the line in File, 0 when not known
+	Key  string // the setting as the file spells it ("persistence.wal_backend"); empty for the whole file
+	Err  error
 }
 
-func (e *ConfigError) Error() string { return fmt.Sprintf("broker: config %s: %v", e.Key, e.Err) }
+func (e *ConfigError) Error() string {
+	var b strings.Builder
+	b.WriteString("broker: config ")
+	if e.File != "" {
+		b.WriteString(e.File)
+		if e.Line > 0 {
+			fmt.Fprintf(&b, ":%d", e.Line)
+		}
+		b.WriteString(": ")
+	}
+	if e.Key != "" {
+		b.WriteString(e.Key + ": ")
+	}
+	b.WriteString(e.Err.Error())
+	return b.String()
+}
 
 // Unwrap returns the cause.
 func (e *ConfigError) Unwrap() error { return e.Err }
@@ -186,11 +204,28 @@ func (c Config) Validate() error {
 	if _, err := backend.ParseSyncMode(c.Persistence.WALSync); err != nil {
 		return configErr("persistence.wal_sync", "unknown value %q (want always or none)", c.Persistence.WALSync)
 	}
-	if c.Persistence.WALEnabled && !contains(backend.Drivers(), c.Persistence.WALBackend) {
-		return configErr("persistence.wal_backend", "unknown backend %q (registered: %s)",
-			c.Persistence.WALBackend, strings.Join(backend.Drivers(), ", "))
+	if c.Persistence.WALEnabled {
+		if !contains(backend.Drivers(), c.Persistence.WALBackend) {
+			return configErr("persistence.wal_backend", "unknown backend %q (registered: %s)",
+				c.Persistence.WALBackend, strings.Join(backend.Drivers(), ", "))
+		}
+		// Checked here, not by Open, so a bad param creates no WAL directory.
+		err := backend.CheckParams(backend.Config{Backend: c.Persistence.WALBackend, Params: c.Persistence.WALParams})
+		if err != nil {
+			return walParamsError(err)
+		}
 	}
 	return nil
+}
+
+// walParamsError names the wal_params key a backend refused, when it is one.
+func walParamsError(err error) error {
+	key := "persistence.wal_params"
+	var perr *backend.ParamError
+	if errors.As(err, &perr) && perr.Key != "" && !strings.Contains(perr.Key, ",") {
+		key += "." + perr.Key
+	}
+	return &ConfigError{Key: key, Err: err}
 }
 
 // Options are the in-process settings that are not part of the config file.

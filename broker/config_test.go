@@ -1,7 +1,9 @@
 package broker
 
 import (
+	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -40,12 +42,72 @@ persistence:
 	require.Equal(t, map[string]string{"group_commit_max_delay": "1ms"}, c.Persistence.WALParams)
 	require.Equal(t, "secret", c.Escalation[0].ResultingLevel)
 
-	c, err = ParseConfig(nil, "/d", env(nil))
-	require.NoError(t, err, "an empty file means the defaults")
+	c, err = ParseConfig([]byte("persistence: {wal_enabled: false}\n"), "/d", env(nil))
+	require.NoError(t, err)
 	require.Equal(t, ModeSynchronous, c.Persistence.Mode)
 	require.Equal(t, "jsonl", c.Persistence.WALBackend)
 	require.Equal(t, filepath.Join("/d", ".nautilus/wal"), c.Persistence.WALPath)
 	require.Equal(t, filepath.Join("/d", ".nautilus/sessions.db"), c.SessionStore.SQLitePath)
+}
+
+// A file with nothing in it would start a broker with no sources: refused,
+// naming the file.
+func TestLoadConfigRefusesEmpty(t *testing.T) {
+	for _, data := range []string{"", "\n\n", "# only a comment\n# and another\n", "---\n", "~\n", "{}\n"} {
+		path := filepath.Join(t.TempDir(), "nautilus.yaml")
+		require.NoError(t, os.WriteFile(path, []byte(data), 0o600))
+		_, err := LoadConfig(path)
+		var ce *ConfigError
+		require.ErrorAs(t, err, &ce, "%q", data)
+		require.Equal(t, path, ce.File)
+		require.Equal(t, "broker: config "+path+": empty (or only comments): a broker needs at least its sources", err.Error())
+	}
+}
+
+// Every config error names the file, the line, the key and what was wanted.
+func TestLoadConfigErrorMessages(t *testing.T) {
+	for _, tc := range []struct{ yaml, want string }{
+		{"sources: []\npersistence:\n  wal_enabled: maybe\n", `nautilus.yaml:3: persistence.wal_enabled: want a bool, got "maybe"`},
+		{"persistence: {wal_enabled: [true]}", `nautilus.yaml:1: persistence.wal_enabled: want a bool, got a list`},
+		{"persistence: true", `nautilus.yaml:1: persistence: want a mapping, got "true"`},
+		{"sources: {id: a}", `nautilus.yaml:1: sources: want a list, got a mapping`},
+		{"sources:\n  - id: a\n    data_types: x\n", `nautilus.yaml:3: sources[0].data_types: want a list, got "x"`},
+		{"sources: [{id: {a: 1}}]", `nautilus.yaml:1: sources[0].id: want a string, got a mapping`},
+		{"sources: [{rows: [1]}]", `nautilus.yaml:1: sources[0].rows[0]: want a mapping, got "1"`},
+		{"persistence:\n  wal_params: {segment_bytes: [1]}\n", `nautilus.yaml:2: persistence.wal_params.segment_bytes: want a string, got a list`},
+		{"persistence:\n  wal_backnd: jsonl\n", `nautilus.yaml:2: persistence.wal_backnd: unknown key; known keys here: mode, wal_backend,`},
+		{"sources: []\npersistence:\n  mode: fast\n", `nautilus.yaml:3: persistence.mode: unknown mode "fast" (want synchronous or async)`},
+		{"persistence:\n  wal_path: ${NAUTILUS_TEST_UNSET}\n", `nautilus.yaml:2: persistence.wal_path: environment variable NAUTILUS_TEST_UNSET is not set`},
+		{"persistence:\n  wal_enabled: true\n  wal_params:\n    segment_bytez: 1\n",
+			`nautilus.yaml:4: persistence.wal_params.segment_bytez: backend jsonl: unknown param segment_bytez`},
+		{"persistence:\n  wal_enabled: true\n  wal_params:\n    segment_bytes: lots\n",
+			`nautilus.yaml:4: persistence.wal_params.segment_bytes: backend jsonl: param segment_bytes="lots": want a size`},
+		{"sources: {", `nautilus.yaml: not valid YAML: yaml: line 1:`},
+	} {
+		dir := t.TempDir()
+		path := filepath.Join(dir, "nautilus.yaml")
+		require.NoError(t, os.WriteFile(path, []byte(tc.yaml), 0o600))
+		_, err := LoadConfig(path)
+		require.ErrorContains(t, err, "broker: config "+filepath.Join(dir, tc.want), tc.yaml)
+	}
+	_, err := LoadConfig("no-such-nautilus.yaml")
+	require.EqualError(t, err, "broker: config no-such-nautilus.yaml: no such file or directory")
+}
+
+// wal_params are checked with the whole config, before New creates anything:
+// a bad one leaves neither the WAL directory nor the store's.
+func TestBadWALParamsCreateNothing(t *testing.T) {
+	dir := t.TempDir()
+	cfg := Config{Persistence: PersistenceConfig{WALEnabled: true, WALPath: filepath.Join(dir, "wal"),
+		WALParams: map[string]string{"no_such_param": "1"}},
+		SessionStore: SessionStoreConfig{SQLitePath: filepath.Join(dir, "state", "sessions.db")}}
+	_, err := New(context.Background(), cfg, nil)
+	var ce *ConfigError
+	require.ErrorAs(t, err, &ce)
+	require.Equal(t, "persistence.wal_params.no_such_param", ce.Key)
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	require.Empty(t, entries, "nothing created")
 }
 
 func TestParseConfigErrorsNameTheKey(t *testing.T) {
@@ -63,8 +125,10 @@ func TestParseConfigErrorsNameTheKey(t *testing.T) {
 		{"sources: [{id: a, type: static, classification: cui}]", "sources[0].data_types"},
 		{"escalation: [{id: p, trigger: [], resulting_level: cui}]", "escalation[0].trigger"},
 		{"escalation: [{id: p, trigger: [a], resulting_level: pii}]", "escalation[0].resulting_level"},
-		{"persistence: {wal_enabled: maybe}", "file"},
-		{"sources: {", "file"},
+		{"persistence: {wal_enabled: maybe}", "persistence.wal_enabled"},
+		{"persistence: {wal_enabled: true, wal_params: {nope: 1}}", "persistence.wal_params.nope"},
+		{"persistence: {wal_enabled: true, wal_params: {nope: 1, nada: 2}}", "persistence.wal_params"},
+		{"sources: {", ""},
 	} {
 		_, err := ParseConfig([]byte(tc.yaml), "/d", env(nil))
 		var ce *ConfigError

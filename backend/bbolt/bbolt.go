@@ -45,12 +45,14 @@ var bucket = []byte("wal")
 
 func init() {
 	backend.Register(Name, backend.DriverFunc(Open))
+	backend.RegisterParamChecker(Name, backend.ParamCheckerFunc(func(cfg backend.Config) error {
+		_, err := boltOptions(cfg)
+		return err
+	}))
 }
 
-// Open opens the bbolt WAL in cfg.Dir, creating it if missing. backend.Open
-// calls it through the registry and wraps it; call backend.Open rather than
-// this.
-func Open(ctx context.Context, cfg backend.Config) (backend.WAL, error) {
+// boltOptions reads the params Open takes into bbolt's options.
+func boltOptions(cfg backend.Config) (*bolt.Options, error) {
 	p := backend.NewParams(cfg)
 	opts := &bolt.Options{
 		Timeout:         lockTimeout,
@@ -59,7 +61,15 @@ func Open(ctx context.Context, cfg backend.Config) (backend.WAL, error) {
 		FreelistType:    bolt.FreelistMapType,
 		InitialMmapSize: int(p.Int64(ParamInitialMmapSize, defaultMmapSize)),
 	}
-	if err := p.Err(); err != nil {
+	return opts, p.Err()
+}
+
+// Open opens the bbolt WAL in cfg.Dir, creating it if missing. backend.Open
+// calls it through the registry and wraps it; call backend.Open rather than
+// this.
+func Open(ctx context.Context, cfg backend.Config) (backend.WAL, error) {
+	opts, err := boltOptions(cfg)
+	if err != nil {
 		return nil, err
 	}
 	fs := cfg.FileSystem()
@@ -67,14 +77,14 @@ func Open(ctx context.Context, cfg backend.Config) (backend.WAL, error) {
 		return nil, err
 	}
 	path := filepath.Join(cfg.Dir, FileName)
+	store := kv.Store{Name: Name, File: path}
 	w := &wal{
-		store: kv.Store{Name: Name, File: path},
+		store: store,
+		log:   kv.NewLog(store, kv.VFSFiles(fs), cfg.Dir),
 		sync:  cfg.Sync,
-		files: kv.VFSFiles(fs),
-		dir:   cfg.Dir,
 	}
 	if _, err := fs.Stat(path); errors.Is(err, os.ErrNotExist) {
-		if err := w.create(fs, opts); err != nil {
+		if err := w.create(fs, cfg.Dir, opts); err != nil {
 			return nil, err
 		}
 	} else if err != nil {
@@ -92,7 +102,7 @@ func Open(ctx context.Context, cfg backend.Config) (backend.WAL, error) {
 		w.file = f
 		return f, err
 	}
-	err := w.call("open", true, func(*kv.Guard) error {
+	err = w.call("open", true, func(*kv.Guard) error {
 		var err error
 		w.db, err = bolt.Open(path, 0o600, &main)
 		return err
@@ -105,11 +115,7 @@ func Open(ctx context.Context, cfg backend.Config) (backend.WAL, error) {
 		return nil, w.mapError("open", err)
 	}
 	w.db.NoSync = cfg.Sync == backend.SyncNone
-	err = w.loadBounds()
-	if err == nil {
-		err = w.store.CheckCloseRecord(w.files, w.dir, w.first, w.last)
-	}
-	if err != nil {
+	if err := w.loadBounds(); err != nil {
 		w.release()
 		return nil, err
 	}
@@ -118,10 +124,10 @@ func Open(ctx context.Context, cfg backend.Config) (backend.WAL, error) {
 
 // create makes a new database atomically: bbolt initializes it (and syncs
 // it) under a temporary name, the bucket is created, and the file is renamed
-// into place and the directory fsync'd. bbolt alone would leave a new file's
+// into place and its directory, dir, fsync'd. bbolt alone would leave a new file's
 // directory entry unsynced, and a crash during its initialization would
 // leave a file too short to open.
-func (w *wal) create(fs vfs.FS, opts *bolt.Options) error {
+func (w *wal) create(fs vfs.FS, dir string, opts *bolt.Options) error {
 	tmp := w.store.File + ".tmp"
 	if err := fs.Remove(tmp); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("bbolt: remove %s: %w", tmp, err)
@@ -146,8 +152,8 @@ func (w *wal) create(fs vfs.FS, opts *bolt.Options) error {
 	if err := fs.Rename(tmp, w.store.File); err != nil {
 		return fmt.Errorf("bbolt: rename %s: %w", tmp, err)
 	}
-	if err := fs.SyncDir(w.dir); err != nil {
-		return fmt.Errorf("bbolt: sync %s: %w", w.dir, err)
+	if err := fs.SyncDir(dir); err != nil {
+		return fmt.Errorf("bbolt: sync %s: %w", dir, err)
 	}
 	return nil
 }

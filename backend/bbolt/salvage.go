@@ -27,14 +27,8 @@ type salvager struct{}
 // bucket or damage that makes bbolt panic is refused: cutting records cannot
 // mend bbolt's own pages.
 func (salvager) Salvage(ctx context.Context, cfg backend.Config) (backend.SalvageReport, error) {
-	p := backend.NewParams(cfg)
-	opts := &bolt.Options{
-		Timeout:         lockTimeout,
-		NoFreelistSync:  p.Bool(ParamNoFreelistSync, false),
-		FreelistType:    bolt.FreelistMapType,
-		InitialMmapSize: int(p.Int64(ParamInitialMmapSize, defaultMmapSize)),
-	}
-	if err := p.Err(); err != nil {
+	opts, err := boltOptions(cfg)
+	if err != nil {
 		return backend.SalvageReport{}, err
 	}
 	fs := cfg.FileSystem()
@@ -48,9 +42,9 @@ func (salvager) Salvage(ctx context.Context, cfg backend.Config) (backend.Salvag
 	if err := checkMetaPages(fs, path); err != nil {
 		return backend.SalvageReport{}, refuse(path, err)
 	}
-	w := &wal{store: kv.Store{Name: Name, File: path}, files: kv.VFSFiles(fs), dir: cfg.Dir}
+	w := &wal{store: kv.Store{Name: Name, File: path}}
 	var sc kv.Scan
-	err := w.withBucket(opts, true, func(b *bolt.Bucket) error {
+	err = w.withBucket(opts, true, func(b *bolt.Bucket) error {
 		var err error
 		sc, err = w.store.ScanRecords(b.Get(kv.FirstKey), func(fn func(key, val []byte)) error {
 			c := b.Cursor()
@@ -64,7 +58,7 @@ func (salvager) Salvage(ctx context.Context, cfg backend.Config) (backend.Salvag
 	if err != nil {
 		return backend.SalvageReport{}, refuse(path, err)
 	}
-	return w.store.Salvage(sc, w.files, cfg.Dir, func(from []byte) ([]backend.SalvagedFile, error) {
+	return w.store.Salvage(sc, kv.VFSFiles(fs), cfg.Dir, func(from []byte) ([]backend.SalvagedFile, error) {
 		before, err := fs.Stat(path)
 		if err != nil {
 			return nil, fmt.Errorf("bbolt: stat %s: %w", path, err)

@@ -14,23 +14,20 @@ import (
 )
 
 // wal is the driver's WAL. The shared wrapper serializes Append, Sync and
-// TruncateFront; Replay and Bounds run read transactions and read the bounds
-// under mu, so they may run alongside.
+// TruncateFront; Replay and Bounds run read transactions and read the log's
+// bounds, so they may run alongside.
 type wal struct {
 	db    *bolt.DB
 	store kv.Store
+	log   *kv.Log
 	sync  backend.SyncMode
-	files kv.Files // for the close record
-	dir   string   // the WAL directory, where the close record lives
 
 	// file is bbolt's file, kept to release it (and bbolt's flock on it)
 	// when bbolt cannot be closed.
 	file *os.File
 
-	mu          sync.Mutex
-	first, last uint64
-	failed      bool  // a write failed: the bounds may not match the file
-	broken      error // bbolt panicked and may hold its locks: stop calling it
+	mu     sync.Mutex
+	broken error // bbolt panicked and may hold its locks: stop calling it
 }
 
 // call runs a bbolt call through the store's guard, unless an earlier write
@@ -83,7 +80,8 @@ func (w *wal) firstIndex(b *bolt.Bucket) (uint64, error) {
 
 func isRecord(key []byte) bool { return len(key) > 0 && key[0] == kv.RecordPrefix }
 
-// loadBounds reads first and last at Open, checking the marker and both ends.
+// loadBounds reads first and last at Open, checking the marker and both
+// ends, and opens the log with them.
 func (w *wal) loadBounds() error {
 	var first, last uint64
 	err := w.call("open", true, func(*kv.Guard) error {
@@ -106,18 +104,12 @@ func (w *wal) loadBounds() error {
 	if err != nil {
 		return w.mapError("open", err)
 	}
-	w.mu.Lock()
-	w.first, w.last = first, last
-	w.mu.Unlock()
-	return nil
+	return w.log.Open(first, last)
 }
 
 // Append puts the records in one read-write transaction: bbolt writes the
 // dirty pages, fdatasyncs, writes the meta page and fdatasyncs again.
 func (w *wal) Append(_ context.Context, data ...[]byte) (uint64, error) {
-	w.mu.Lock()
-	next := w.last + 1
-	w.mu.Unlock()
 	// bbolt keeps keys and values until the commit, so each gets its own
 	// bytes, carved from one buffer.
 	size := 0
@@ -125,36 +117,30 @@ func (w *wal) Append(_ context.Context, data ...[]byte) (uint64, error) {
 		size += kv.RecordKeySize + backend.EnvelopeHeaderSize + len(d)
 	}
 	buf := make([]byte, 0, size)
-	err := w.call("append", false, func(*kv.Guard) error {
-		return w.db.Update(func(tx *bolt.Tx) error {
-			b, err := w.records(tx)
-			if err != nil {
-				return err
-			}
-			b.FillPercent = 1 // keys only grow: pack pages full
-			for n, d := range data {
-				i := next + uint64(n)
-				start := len(buf)
-				buf = kv.AppendRecordKey(buf, i)
-				key := buf[start:len(buf):len(buf)]
-				start = len(buf)
-				buf = backend.AppendEnvelope(buf, i, d)
-				if err := b.Put(key, buf[start:len(buf):len(buf)]); err != nil {
+	last, err := w.log.Append(len(data), func(next uint64) error {
+		return w.call("append", false, func(*kv.Guard) error {
+			return w.db.Update(func(tx *bolt.Tx) error {
+				b, err := w.records(tx)
+				if err != nil {
 					return err
 				}
-			}
-			return nil
+				b.FillPercent = 1 // keys only grow: pack pages full
+				for n, d := range data {
+					i := next + uint64(n)
+					start := len(buf)
+					buf = kv.AppendRecordKey(buf, i)
+					key := buf[start:len(buf):len(buf)]
+					start = len(buf)
+					buf = backend.AppendEnvelope(buf, i, d)
+					if err := b.Put(key, buf[start:len(buf):len(buf)]); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
 		})
 	})
-	if err != nil {
-		w.setFailed()
-		return 0, w.mapError("append", err)
-	}
-	last := next + uint64(len(data)) - 1
-	w.mu.Lock()
-	w.last = last
-	w.mu.Unlock()
-	return last, nil
+	return last, w.mapError("append", err)
 }
 
 type replayed struct {
@@ -165,9 +151,7 @@ type replayed struct {
 // Replay copies records out in chunks, each from one read transaction, and
 // checks every key and envelope.
 func (w *wal) Replay(ctx context.Context, from uint64, fn func(index uint64, data []byte) error) error {
-	w.mu.Lock()
-	last := w.last // every chunk's transaction sees at least this much
-	w.mu.Unlock()
+	_, last := w.log.Bounds() // every chunk's transaction sees at least this much
 	seq := w.store.Sequence(from)
 	for {
 		chunk, err := w.readChunk(seq, last)
@@ -220,9 +204,8 @@ func (w *wal) readChunk(seq *kv.Sequence, last uint64) ([]replayed, error) {
 }
 
 func (w *wal) Bounds(context.Context) (uint64, uint64, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.first, w.last, nil
+	first, last := w.log.Bounds()
+	return first, last, nil
 }
 
 // TruncateFront deletes the records below before and stores before as the
@@ -231,33 +214,25 @@ func (w *wal) Bounds(context.Context) (uint64, uint64, error) {
 // across a truncation that empties the log. The file does not shrink; the
 // freed pages are reused by later Appends.
 func (w *wal) TruncateFront(_ context.Context, before uint64) error {
-	w.mu.Lock()
-	first := w.first
-	w.mu.Unlock()
 	w.db.NoSync = false // writes are serialized, and Replay's read transactions never sync
 	defer func() { w.db.NoSync = w.sync == backend.SyncNone }()
-	err := w.call("truncate", false, func(*kv.Guard) error {
-		return w.db.Update(func(tx *bolt.Tx) error {
-			b, err := w.records(tx)
-			if err != nil {
-				return err
-			}
-			for i := first; i < before; i++ {
-				if err := b.Delete(kv.RecordKey(i)); err != nil {
+	err := w.log.Truncate(before, func(first uint64) error {
+		return w.call("truncate", false, func(*kv.Guard) error {
+			return w.db.Update(func(tx *bolt.Tx) error {
+				b, err := w.records(tx)
+				if err != nil {
 					return err
 				}
-			}
-			return b.Put(kv.FirstKey, kv.EncodeFirst(before))
+				for i := first; i < before; i++ {
+					if err := b.Delete(kv.RecordKey(i)); err != nil {
+						return err
+					}
+				}
+				return b.Put(kv.FirstKey, kv.EncodeFirst(before))
+			})
 		})
 	})
-	if err != nil {
-		w.setFailed()
-		return w.mapError("truncate", err)
-	}
-	w.mu.Lock()
-	w.first = before
-	w.mu.Unlock()
-	return nil
+	return w.mapError("truncate", err)
 }
 
 // Sync fdatasyncs the file. Under SyncAlways every Append already did.
@@ -265,10 +240,9 @@ func (w *wal) Sync(context.Context) error {
 	if w.sync == backend.SyncAlways {
 		return nil
 	}
-	err := w.call("sync", false, func(*kv.Guard) error { return w.db.Sync() })
-	if err != nil {
-		w.setFailed()
-	}
+	err := w.log.Write(func() error {
+		return w.call("sync", false, func(*kv.Guard) error { return w.db.Sync() })
+	})
 	return w.mapError("sync", err)
 }
 
@@ -296,26 +270,10 @@ func (w *wal) release() error {
 	return err
 }
 
-func (w *wal) setFailed() {
-	w.mu.Lock()
-	w.failed = true
-	w.mu.Unlock()
-}
-
 // Close syncs what SyncNone left unsynced (bbolt's Close does not), closes
 // bbolt and, when every write succeeded, leaves the close record that the
 // next Open checks. After bbolt panicked it releases bbolt's flock and
 // closes the file; the memory map stays until the process exits.
 func (w *wal) Close() error {
-	err := w.Sync(context.Background())
-	if cerr := w.release(); err == nil {
-		err = cerr
-	}
-	w.mu.Lock()
-	failed, first, last := w.failed, w.first, w.last
-	w.mu.Unlock()
-	if err == nil && !failed {
-		err = w.store.WriteCloseRecord(w.files, w.dir, first, last)
-	}
-	return err
+	return w.log.Close(func() error { return w.Sync(context.Background()) }, w.release)
 }

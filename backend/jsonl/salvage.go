@@ -12,6 +12,7 @@ import (
 func init() {
 	backend.RegisterInspector("jsonl", checker{})
 	backend.RegisterSalvager("jsonl", checker{})
+	backend.RegisterParamChecker("jsonl", backend.ParamCheckerFunc(checkParams))
 }
 
 // checker is the jsonl backend's backend.Inspector and backend.Salvager, for

@@ -16,7 +16,11 @@ import (
 
 func init() {
 	backend.Register("memory", backend.DriverFunc(Open))
+	backend.RegisterParamChecker("memory", backend.ParamCheckerFunc(checkParams))
 }
+
+// checkParams refuses every param: the memory backend takes none.
+func checkParams(cfg backend.Config) error { return backend.NewParams(cfg).Err() }
 
 // logs holds each directory's log across Close and reopen within the process.
 var (
@@ -32,7 +36,7 @@ type log struct {
 
 // Open opens the in-memory log for cfg.Dir. It takes no params.
 func Open(ctx context.Context, cfg backend.Config) (backend.WAL, error) {
-	if err := backend.NewParams(cfg).Err(); err != nil {
+	if err := checkParams(cfg); err != nil {
 		return nil, err
 	}
 	logsMu.Lock()

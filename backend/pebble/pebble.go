@@ -50,6 +50,12 @@ func init() {
 // driver opens Pebble WALs with the given test-only options.
 type driver struct{ opts *Options }
 
+// CheckParams refuses the params Open refuses, touching nothing.
+func (driver) CheckParams(cfg backend.Config) error {
+	_, err := parseParams(cfg)
+	return err
+}
+
 // Open opens the Pebble WAL in cfg.Dir, on disk. backend.Open calls it
 // through the registry; call backend.Open rather than this.
 func (d driver) Open(ctx context.Context, cfg backend.Config) (backend.WAL, error) {
@@ -152,12 +158,12 @@ func open(ctx context.Context, cfg backend.Config, o *Options) (backend.WAL, err
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	store := kv.Store{Name: Name, File: dir}
 	w := &wal{
-		store: kv.Store{Name: Name, File: dir},
+		store: store,
+		log:   kv.NewLog(store, files{fs}, cfg.Dir),
 		write: pebble.Sync,
 		sync:  cfg.Sync,
-		files: files{fs},
-		dir:   cfg.Dir,
 	}
 	if cfg.Sync == backend.SyncNone {
 		w.write = pebble.NoSync
@@ -169,16 +175,12 @@ func open(ctx context.Context, cfg backend.Config, o *Options) (backend.WAL, err
 		return nil, err
 	}
 	if fresh {
-		if err := w.files.WriteFileAtomic(filepath.Join(cfg.Dir, CreatedFile), []byte("pebble store created\n")); err != nil {
+		if err := (files{fs}).WriteFileAtomic(filepath.Join(cfg.Dir, CreatedFile), []byte("pebble store created\n")); err != nil {
 			w.closeDB()
 			return nil, fmt.Errorf("pebble: mark %s created: %w", dir, err)
 		}
 	}
-	err = w.loadBounds()
-	if err == nil {
-		err = w.store.CheckCloseRecord(w.files, w.dir, w.first, w.last)
-	}
-	if err != nil {
+	if err := w.loadBounds(); err != nil {
 		w.closeDB()
 		return nil, err
 	}

@@ -38,7 +38,7 @@ func (salvager) Salvage(ctx context.Context, cfg backend.Config) (backend.Salvag
 	if _, err := fs.Stat(dir); errors.Is(err, os.ErrNotExist) {
 		return backend.SalvageReport{}, nil // no store, nothing to cut
 	}
-	w := &wal{store: kv.Store{Name: Name, File: dir}, files: files{fs}, dir: cfg.Dir}
+	w := &wal{store: kv.Store{Name: Name, File: dir}}
 	open := func(readOnly bool) error {
 		background := make(chan error, 1)
 		opts := pebbleOptions(settings, fs, newLogger(cfg.Log(), dir), background)
@@ -56,7 +56,7 @@ func (salvager) Salvage(ctx context.Context, cfg backend.Config) (backend.Salvag
 	if err != nil {
 		return backend.SalvageReport{}, refuse(dir, err)
 	}
-	return w.store.Salvage(sc, w.files, cfg.Dir, func(from []byte) ([]backend.SalvagedFile, error) {
+	return w.store.Salvage(sc, files{fs}, cfg.Dir, func(from []byte) ([]backend.SalvagedFile, error) {
 		kept, err := keepDir(fs, dir)
 		if err != nil {
 			return nil, err

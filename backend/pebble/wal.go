@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"slices"
-	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
 
@@ -14,20 +13,14 @@ import (
 )
 
 // wal is the driver's WAL. The shared wrapper serializes Append, Sync and
-// TruncateFront; Replay and Bounds read Pebble snapshots and the bounds
-// under mu, so they may run alongside.
+// TruncateFront; Replay and Bounds read Pebble snapshots and the log's
+// bounds, so they may run alongside.
 type wal struct {
 	db    *pebble.DB
 	store kv.Store
+	log   *kv.Log
 	write *pebble.WriteOptions // pebble.Sync, or pebble.NoSync under SyncNone
 	sync  backend.SyncMode
-
-	files kv.Files // the close record's file system: Pebble's
-	dir   string   // the WAL directory, where the close record lives
-
-	mu          sync.Mutex
-	first, last uint64
-	failed      bool // a write failed: the bounds may not match the store
 
 	env, key []byte // scratch for the serialized writes; the batch copies them
 }
@@ -54,25 +47,31 @@ func edge(iter *pebble.Iterator) (kv.Edge, error) {
 	return kv.Edge{Key: slices.Clone(iter.Key()), Val: slices.Clone(val)}, err
 }
 
-// loadBounds reads first and last at Open, checking the marker and both ends.
+// loadBounds reads first and last at Open, checking the marker and both
+// ends, and opens the log with them.
 func (w *wal) loadBounds() error {
-	return w.store.Run("open", true, func(*kv.Guard) error {
+	var first, last uint64
+	err := w.store.Run("open", true, func(*kv.Guard) error {
 		iter, err := w.records()
 		if err != nil {
 			return w.mapError("open", err)
 		}
-		err = w.readBounds(iter)
+		first, last, err = w.readBounds(iter)
 		if cerr := iter.Close(); err == nil {
 			err = w.mapError("open", cerr)
 		}
 		return err
 	})
+	if err != nil {
+		return err
+	}
+	return w.log.Open(first, last)
 }
 
-func (w *wal) readBounds(iter *pebble.Iterator) error {
+func (w *wal) readBounds(iter *pebble.Iterator) (first, last uint64, err error) {
 	marker, err := w.marker(iter)
 	if err != nil {
-		return w.mapError("open", err)
+		return 0, 0, w.mapError("open", err)
 	}
 	marker = slices.Clone(marker)
 	var low, high kv.Edge
@@ -85,60 +84,42 @@ func (w *wal) readBounds(iter *pebble.Iterator) error {
 		err = iter.Error()
 	}
 	if err != nil {
-		return w.mapError("open", err)
+		return 0, 0, w.mapError("open", err)
 	}
-	first, last, err := w.store.Bounds(marker, low, high)
-	if err != nil {
-		return err
-	}
-	w.mu.Lock()
-	w.first, w.last = first, last
-	w.mu.Unlock()
-	return nil
+	return w.store.Bounds(marker, low, high)
 }
 
 // Append writes the records as one batch, committed with pebble.Sync under
 // SyncAlways, so one WAL fsync covers them all.
 func (w *wal) Append(_ context.Context, data ...[]byte) (uint64, error) {
-	w.mu.Lock()
-	next := w.last + 1
-	w.mu.Unlock()
-	err := w.store.Run("append", false, func(*kv.Guard) error {
-		b := w.db.NewBatch()
-		for n, d := range data {
-			i := next + uint64(n)
-			w.env = backend.AppendEnvelope(w.env[:0], i, d)
-			w.key = kv.AppendRecordKey(w.key[:0], i)
-			if err := b.Set(w.key, w.env, nil); err != nil {
-				b.Close()
-				return err
+	last, err := w.log.Append(len(data), func(next uint64) error {
+		return w.store.Run("append", false, func(*kv.Guard) error {
+			b := w.db.NewBatch()
+			for n, d := range data {
+				i := next + uint64(n)
+				w.env = backend.AppendEnvelope(w.env[:0], i, d)
+				w.key = kv.AppendRecordKey(w.key[:0], i)
+				if err := b.Set(w.key, w.env, nil); err != nil {
+					b.Close()
+					return err
+				}
 			}
-		}
-		if cap(w.env) > maxScratch {
-			w.env = nil
-		}
-		err := b.Commit(w.write)
-		if cerr := b.Close(); err == nil {
-			err = cerr
-		}
-		return err
+			if cap(w.env) > maxScratch {
+				w.env = nil
+			}
+			err := b.Commit(w.write)
+			if cerr := b.Close(); err == nil {
+				err = cerr
+			}
+			return err
+		})
 	})
-	if err != nil {
-		w.setFailed()
-		return 0, w.mapError("append", err)
-	}
-	last := next + uint64(len(data)) - 1
-	w.mu.Lock()
-	w.last = last
-	w.mu.Unlock()
-	return last, nil
+	return last, w.mapError("append", err)
 }
 
 // Replay reads one snapshot in key order, checking every key and envelope.
 func (w *wal) Replay(ctx context.Context, from uint64, fn func(index uint64, data []byte) error) error {
-	w.mu.Lock()
-	last := w.last // the snapshot taken below holds at least this much
-	w.mu.Unlock()
+	_, last := w.log.Bounds() // the snapshot taken below holds at least this much
 	var fnErr error
 	err := w.store.Run("replay", true, func(g *kv.Guard) error {
 		iter, err := w.records()
@@ -198,9 +179,8 @@ func (w *wal) replay(ctx context.Context, iter *pebble.Iterator, from, last uint
 }
 
 func (w *wal) Bounds(context.Context) (uint64, uint64, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.first, w.last, nil
+	first, last := w.log.Bounds()
+	return first, last, nil
 }
 
 // TruncateFront deletes the records below before and records before as the
@@ -208,28 +188,23 @@ func (w *wal) Bounds(context.Context) (uint64, uint64, error) {
 // makes truncation durable. The marker also carries the next index across
 // a truncation that empties the log.
 func (w *wal) TruncateFront(_ context.Context, before uint64) error {
-	err := w.store.Run("truncate", false, func(*kv.Guard) error {
-		b := w.db.NewBatch()
-		err := b.DeleteRange(kv.RecordsStart, kv.RecordKey(before), nil)
-		if err == nil {
-			err = b.Set(kv.FirstKey, kv.EncodeFirst(before), nil)
-		}
-		if err == nil {
-			err = b.Commit(pebble.Sync)
-		}
-		if cerr := b.Close(); err == nil {
-			err = cerr
-		}
-		return err
+	err := w.log.Truncate(before, func(uint64) error {
+		return w.store.Run("truncate", false, func(*kv.Guard) error {
+			b := w.db.NewBatch()
+			err := b.DeleteRange(kv.RecordsStart, kv.RecordKey(before), nil)
+			if err == nil {
+				err = b.Set(kv.FirstKey, kv.EncodeFirst(before), nil)
+			}
+			if err == nil {
+				err = b.Commit(pebble.Sync)
+			}
+			if cerr := b.Close(); err == nil {
+				err = cerr
+			}
+			return err
+		})
 	})
-	if err != nil {
-		w.setFailed()
-		return w.mapError("truncate", err)
-	}
-	w.mu.Lock()
-	w.first = before
-	w.mu.Unlock()
-	return nil
+	return w.mapError("truncate", err)
 }
 
 // Sync fsyncs Pebble's WAL by committing an empty, synced log entry: the WAL
@@ -239,33 +214,16 @@ func (w *wal) Sync(context.Context) error {
 	if w.sync == backend.SyncAlways {
 		return nil
 	}
-	err := w.store.Run("sync", false, func(*kv.Guard) error {
-		return w.db.LogData(nil, pebble.Sync)
+	err := w.log.Write(func() error {
+		return w.store.Run("sync", false, func(*kv.Guard) error {
+			return w.db.LogData(nil, pebble.Sync)
+		})
 	})
-	if err != nil {
-		w.setFailed()
-	}
 	return w.mapError("sync", err)
-}
-
-func (w *wal) setFailed() {
-	w.mu.Lock()
-	w.failed = true
-	w.mu.Unlock()
 }
 
 // Close syncs what SyncNone left unsynced, closes Pebble and, when every
 // write succeeded, leaves the close record that the next Open checks.
 func (w *wal) Close() error {
-	err := w.Sync(context.Background())
-	if cerr := w.closeDB(); err == nil {
-		err = cerr
-	}
-	w.mu.Lock()
-	failed, first, last := w.failed, w.first, w.last
-	w.mu.Unlock()
-	if err == nil && !failed {
-		err = w.store.WriteCloseRecord(w.files, w.dir, first, last)
-	}
-	return err
+	return w.log.Close(func() error { return w.Sync(context.Background()) }, w.closeDB)
 }

@@ -20,10 +20,7 @@ type salvager struct{}
 // segment cut to nothing keeps its name, which is where the log starts when
 // it is the first.
 func (salvager) Salvage(ctx context.Context, cfg backend.Config) (backend.SalvageReport, error) {
-	p := backend.NewParams(cfg) // refused as Open refuses them
-	p.Int64(ParamSegmentSize, defaultSegmentSize)
-	p.Int64(ParamSegmentCacheSize, defaultSegmentCacheSize)
-	if err := p.Err(); err != nil {
+	if _, _, err := segmentParams(cfg); err != nil { // refused as Open refuses them
 		return backend.SalvageReport{}, err
 	}
 	fs := cfg.FileSystem()

@@ -17,6 +17,27 @@ import (
 
 func init() {
 	backend.Register("tidwall", backend.DriverFunc(Open))
+	backend.RegisterParamChecker("tidwall", backend.ParamCheckerFunc(func(cfg backend.Config) error {
+		_, _, err := segmentParams(cfg)
+		return err
+	}))
+}
+
+// segmentParams reads the params Open takes.
+func segmentParams(cfg backend.Config) (segSize, cacheSize int64, err error) {
+	p := backend.NewParams(cfg)
+	segSize = p.Int64(ParamSegmentSize, defaultSegmentSize)
+	cacheSize = p.Int64(ParamSegmentCacheSize, defaultSegmentCacheSize)
+	if err := p.Err(); err != nil {
+		return 0, 0, err
+	}
+	if segSize < 1 || segSize > maxSegmentSize {
+		return 0, 0, fmt.Errorf("tidwall: param %s=%d: want 1 to %d bytes", ParamSegmentSize, segSize, maxSegmentSize)
+	}
+	if cacheSize < 1 || cacheSize > 1<<16 {
+		return 0, 0, fmt.Errorf("tidwall: param %s=%d: want 1 to %d segments", ParamSegmentCacheSize, cacheSize, 1<<16)
+	}
+	return segSize, cacheSize, nil
 }
 
 // Params this backend reads; see the package documentation.
@@ -38,17 +59,9 @@ const (
 // Open opens the WAL in cfg.Dir. backend.Open calls it through the registry
 // and wraps the result; tests may call it through backend.OpenDriver.
 func Open(ctx context.Context, cfg backend.Config) (backend.WAL, error) {
-	p := backend.NewParams(cfg)
-	segSize := p.Int64(ParamSegmentSize, defaultSegmentSize)
-	cacheSize := p.Int64(ParamSegmentCacheSize, defaultSegmentCacheSize)
-	if err := p.Err(); err != nil {
+	segSize, cacheSize, err := segmentParams(cfg)
+	if err != nil {
 		return nil, err
-	}
-	if segSize < 1 || segSize > maxSegmentSize {
-		return nil, fmt.Errorf("tidwall: param %s=%d: want 1 to %d bytes", ParamSegmentSize, segSize, maxSegmentSize)
-	}
-	if cacheSize < 1 || cacheSize > 1<<16 {
-		return nil, fmt.Errorf("tidwall: param %s=%d: want 1 to %d segments", ParamSegmentCacheSize, cacheSize, 1<<16)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err

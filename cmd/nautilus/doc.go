@@ -8,6 +8,9 @@
 // Operators run it; its tests build it with -tags failpoints to crash it at
 // named points of a request and check that every answered request survives.
 // Each command lives in its own file and adds itself to the command table
-// from init with register, so a new command is a new file. Exit status: 0
-// success, 1 failure, 2 bad usage or configuration.
+// from init with register, so a new command is a new file. Every command
+// parses its flags with parseFlags and reports bad usage with usageError, so
+// all share one convention: -h or --help prints the usage to stdout and exits
+// 0; bad usage or configuration exits 2 naming what is wrong, having done
+// nothing; a failure while running exits 1.
 package main

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"os/signal"
 	"syscall"
 	"time"
@@ -22,58 +21,76 @@ import (
 )
 
 func init() {
-	register("serve", "run the broker's HTTP API", func(args []string) int {
-		return serve(args, os.Stderr)
-	})
+	register("serve", "run the broker's HTTP API", serve)
 }
 
 // shutdownTimeout bounds how long in-flight requests may take to finish
 // after SIGTERM or SIGINT.
 const shutdownTimeout = 30 * time.Second
 
-func serve(args []string, stderr io.Writer) int {
+// serve runs the broker until SIGTERM or SIGINT; it writes only to stderr
+// but for its -h usage.
+func serve(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	configPath := fs.String("config", "", "the nautilus.yaml `file` (required)")
 	bind := fs.String("bind", "127.0.0.1:8000", "the `address` to listen on (port 0: any free port; the log says which)")
 	walEnabled := fs.Bool("wal-enabled", false, "override persistence.wal_enabled")
 	walPath := fs.String("wal-path", "", "override persistence.wal_path (`dir`, relative to the working directory)")
 	walBackend := fs.String("wal-backend", "", "override persistence.wal_backend (a registered `name`)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: nautilus serve --config FILE [--bind 127.0.0.1:8000] [--wal-enabled[=true|false]] [--wal-path DIR] [--wal-backend NAME]")
+		fmt.Fprintln(fs.Output(), "usage: nautilus serve --config FILE [--bind 127.0.0.1:8000] [--wal-enabled[=true|false]] [--wal-path DIR] [--wal-backend NAME]")
+		fmt.Fprintln(fs.Output())
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "nautilus serve: unexpected argument %q\n", fs.Arg(0))
-		return 2
+	if status, ok := parseFlags(fs, args, stdout, stderr); !ok {
+		return status
 	}
 	if *configPath == "" {
-		fmt.Fprintln(stderr, "nautilus serve: --config is required")
-		return 2
+		return usageError(fs, stderr, "--config is required")
+	}
+	if _, _, err := net.SplitHostPort(*bind); err != nil {
+		return usageError(fs, stderr, "--bind: %v", err)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 
-	cfg, err := broker.LoadConfig(*configPath)
-	if err != nil {
-		fmt.Fprintf(stderr, "nautilus serve: %s: %v\n", *configPath, err)
-		return 2
-	}
-	fs.Visit(func(f *flag.Flag) { // flags given on the command line override the file
-		switch f.Name {
-		case "wal-enabled":
-			cfg.Persistence.WALEnabled = *walEnabled
-		case "wal-path":
-			cfg.Persistence.WALPath = *walPath
-		case "wal-backend":
-			cfg.Persistence.WALBackend = *walBackend
-		}
+	overridden := map[string]string{} // config key → the flag that set it
+	cfg, err := broker.LoadConfigWith(*configPath, func(cfg *broker.Config) {
+		fs.Visit(func(f *flag.Flag) { // flags given on the command line override the file
+			switch f.Name {
+			case "wal-enabled":
+				cfg.Persistence.WALEnabled = *walEnabled
+				overridden["persistence.wal_enabled"] = f.Name
+			case "wal-path":
+				cfg.Persistence.WALPath = *walPath
+				overridden["persistence.wal_path"] = f.Name
+			case "wal-backend":
+				cfg.Persistence.WALBackend = *walBackend
+				overridden["persistence.wal_backend"] = f.Name
+			}
+		})
 	})
-	if err := cfg.Validate(); err != nil {
+	// configError reports a *broker.ConfigError as the flag's when a flag
+	// set the key, else as the file's.
+	configError := func(ce *broker.ConfigError) int {
+		if name := overridden[ce.Key]; name != "" {
+			ce.File, ce.Line = "", 0
+			return usageError(fs, stderr, "--%s: %v", name, ce)
+		}
+		if ce.File == "" {
+			ce.File = *configPath
+		}
+		fmt.Fprintf(stderr, "nautilus serve: %v\n", ce)
+		return exitUsage
+	}
+	var ce *broker.ConfigError
+	if errors.As(err, &ce) {
+		return configError(ce)
+	} else if err != nil {
 		fmt.Fprintf(stderr, "nautilus serve: %v\n", err)
-		return 2
+		return exitFailure
+	}
+	if len(cfg.Sources) == 0 {
+		log.Warn("no sources configured: every request is answered with no data", "config", *configPath)
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
@@ -86,7 +103,7 @@ func serve(args []string, stderr io.Writer) int {
 	ln, err := net.Listen("tcp", *bind)
 	if err != nil {
 		fmt.Fprintf(stderr, "nautilus serve: listen on %s: %v\n", *bind, err)
-		return 1
+		return exitFailure
 	}
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	served := make(chan error, 1)
@@ -104,33 +121,32 @@ func serve(args []string, stderr io.Writer) int {
 	b, err := broker.New(ctx, cfg, opts)
 	if err != nil {
 		srv.Close()
-		fmt.Fprintf(stderr, "nautilus serve: %v\n", err)
-		var ce *broker.ConfigError
 		if errors.As(err, &ce) {
-			return 2
+			return configError(ce)
 		}
-		return 1
+		fmt.Fprintf(stderr, "nautilus serve: %v\n", err)
+		return exitFailure
 	}
 	handler.Serve(b)
 	log.Info("ready")
 
-	status := 0
+	status := exitOK
 	select {
 	case <-ctx.Done():
 		log.Info("shutting down: finishing requests in flight")
 	case err := <-served:
 		log.Error("server stopped", "err", err)
-		status = 1
+		status = exitFailure
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		log.Error("shutdown", "err", err)
-		status = 1
+		status = exitFailure
 	}
 	if err := b.Close(); err != nil {
 		log.Error("close broker", "err", err)
-		status = 1
+		status = exitFailure
 	}
 	log.Info("stopped")
 	return status

@@ -22,7 +22,7 @@ import (
 func runServe(t *testing.T, args ...string) (int, string) {
 	t.Helper()
 	var out bytes.Buffer
-	code := serve(args, &out)
+	code := serve(args, &out, &out)
 	return code, out.String()
 }
 
@@ -60,6 +60,49 @@ func TestBadConfigExits2NamingTheKey(t *testing.T) {
 	code, out = runServe(t, "--config", filepath.Join(dir, "missing.yaml"))
 	require.Equal(t, 2, code)
 	require.Contains(t, out, "missing.yaml")
+}
+
+// A config error names the file, the line, the key and the type wanted.
+func TestConfigErrorNamesFileKeyAndType(t *testing.T) {
+	config := writeConfig(t, t.TempDir(), registryA+"persistence:\n  wal_enabled: maybe\n")
+	code, out := runServe(t, "--config", config)
+	require.Equal(t, 2, code, out)
+	require.Equal(t, "nautilus serve: broker: config "+config+`:6: persistence.wal_enabled: want a bool, got "maybe"`+"\n", out)
+}
+
+// A bad wal_params key is refused before anything is created: no WAL
+// directory, no lock file, no session store.
+func TestBadWALParamCreatesNothing(t *testing.T) {
+	dir := t.TempDir()
+	config := writeConfig(t, dir, registryA+`
+session_store: {backend: sqlite, sqlite_path: ./state/sessions.db}
+persistence:
+  wal_enabled: true
+  wal_path: ./state/wal
+  wal_params:
+    segment_bytez: 1KiB
+`)
+	code, out := runServe(t, "--config", config, "--bind", "127.0.0.1:0")
+	require.Equal(t, 2, code, out)
+	require.Contains(t, out, config+":11: persistence.wal_params.segment_bytez: backend jsonl: unknown param segment_bytez")
+	require.NoDirExists(t, filepath.Join(dir, "state"), "neither the WAL directory nor the store's")
+
+	code, out = runServe(t, "--config", config, "--bind", "127.0.0.1:0", "--wal-backend", "bbolt")
+	require.Equal(t, 2, code, out)
+	require.Contains(t, out, "persistence.wal_params.segment_bytez: backend bbolt: unknown param segment_bytez",
+		"checked against the backend the flag chose")
+	require.NoDirExists(t, filepath.Join(dir, "state"))
+}
+
+// An empty config, or one of only comments, would start a broker with no
+// sources: refused, naming the file.
+func TestEmptyConfigRefused(t *testing.T) {
+	for _, text := range []string{"", "# sources to come\n\n# nothing yet\n"} {
+		config := writeConfig(t, t.TempDir(), text)
+		code, out := runServe(t, "--config", config, "--bind", "127.0.0.1:0")
+		require.Equal(t, 2, code, out)
+		require.Equal(t, "nautilus serve: broker: config "+config+": empty (or only comments): a broker needs at least its sources\n", out)
+	}
 }
 
 func TestEnvExpansionAndRelativePaths(t *testing.T) {
@@ -150,12 +193,15 @@ func jsonNumber(n uint64) string {
 }
 
 func TestUnknownCommand(t *testing.T) {
-	var out bytes.Buffer
-	require.Equal(t, 2, run([]string{"frobnicate"}, &out))
-	require.Contains(t, out.String(), `unknown command "frobnicate"`)
-	require.Contains(t, out.String(), "serve")
-	out.Reset()
-	require.Equal(t, 0, run([]string{"help"}, &out))
+	code, out, errOut := runCLI("frobnicate")
+	require.Equal(t, 2, code)
+	require.Empty(t, out)
+	require.Contains(t, errOut, `unknown command "frobnicate"`)
+	require.Contains(t, errOut, "serve", "the usage lists the commands")
+	code, out, errOut = runCLI("help")
+	require.Equal(t, 0, code)
+	require.Empty(t, errOut)
+	require.Contains(t, out, "  serve ")
 }
 
 // The quickstart's config loads as written and serves scenario S1.

@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -26,10 +26,10 @@ type walSubcommand struct {
 var walSubcommands = map[string]walSubcommand{}
 
 func init() {
-	register("wal", "inspect and repair a WAL directory (dump, verify, repair, stats)", func(args []string) int {
+	register("wal", "inspect and repair a WAL directory (dump, verify, repair, stats)", func(args []string, stdout, stderr io.Writer) int {
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 		defer stop()
-		return walCommand(ctx, args, os.Stdout, os.Stderr)
+		return walCommand(ctx, args, stdout, stderr)
 	})
 }
 
@@ -47,22 +47,19 @@ func walUsage(w io.Writer) {
 
 // walCommand runs `nautilus wal <command> ...` and returns the exit status.
 func walCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
-		walUsage(stderr)
-		if len(args) == 0 {
-			return 2
+	return dispatch("nautilus wal", args, stdout, stderr, walUsage, func(name string) (func([]string) int, bool) {
+		sub, ok := walSubcommands[name]
+		if !ok {
+			return nil, false
 		}
-		return 0
-	}
-	sub, ok := walSubcommands[args[0]]
-	if !ok {
-		fmt.Fprintf(stderr, "nautilus wal: unknown command %q\n\n", args[0])
-		walUsage(stderr)
-		return 2
-	}
-	name := "wal " + args[0]
+		return func(args []string) int { return sub.run(ctx, "wal "+name, args, stdout, stderr) }, true
+	})
+}
+
+// run parses a wal subcommand's flags, checks the backend and its params,
+// and runs it.
+func (sub walSubcommand) run(ctx context.Context, name string, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	cfg := backend.Config{Params: map[string]string{}}
 	fs.StringVar(&cfg.Backend, "backend", "", "the WAL's backend, a registered `name`: "+strings.Join(backend.Drivers(), ", "))
 	fs.StringVar(&cfg.Dir, "dir", "", "the WAL `directory`")
@@ -76,22 +73,22 @@ func walCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	})
 	run := sub.flags(fs)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: nautilus %s --backend NAME --dir DIR [--param KEY=VALUE]... %s\n\n%s.\n\n", name, sub.usage, sub.summary)
+		fmt.Fprintf(fs.Output(), "usage: nautilus %s --backend NAME --dir DIR [--param KEY=VALUE]... %s\n\n%s.\n\n", name, sub.usage, sub.summary)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if status, ok := parseFlags(fs, args, stdout, stderr); !ok {
+		return status
 	}
 	switch {
-	case fs.NArg() > 0:
-		fmt.Fprintf(stderr, "nautilus %s: unexpected argument %q\n", name, fs.Arg(0))
-		return 2
-	case cfg.Backend == "" || cfg.Dir == "":
-		fmt.Fprintf(stderr, "nautilus %s: --backend and --dir are required\n", name)
-		return 2
+	case cfg.Backend == "":
+		return usageError(fs, stderr, "--backend is required")
+	case cfg.Dir == "":
+		return usageError(fs, stderr, "--dir is required")
+	case !slices.Contains(backend.Drivers(), cfg.Backend):
+		return usageError(fs, stderr, "--backend: unknown backend %q (registered: %s)", cfg.Backend, strings.Join(backend.Drivers(), ", "))
+	}
+	if err := backend.CheckParams(cfg); err != nil {
+		return usageError(fs, stderr, "--param: %v", err)
 	}
 	cfg.Logger = slog.New(slog.NewTextHandler(stderr, nil)) // what Open repairs, as serve logs it
 	return run(ctx, cfg, stdout, &prefixed{w: stderr, prefix: "nautilus " + name + ": "})
@@ -126,7 +123,7 @@ func walFailed(stderr io.Writer, cfg backend.Config, err error) int {
 	case errors.Is(err, backend.ErrCorrupt):
 		fmt.Fprintln(stderr, "the log is corrupt: run `nautilus wal verify "+walTarget(cfg)+"` to see where")
 	}
-	return 1
+	return exitFailure
 }
 
 // walTarget returns the flags naming the WAL, for a command to suggest.

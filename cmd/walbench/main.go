@@ -1,6 +1,7 @@
 // Command walbench compares the WAL backends' latency and throughput on this
-// machine's disk, side by side with baselines: fdatasync on a plain file, the
-// raw libraries without the framework, and the no-I/O memory backend.
+// machine's disk, side by side with baselines: fdatasync on a plain file and
+// on a preallocated one (the disk's limit), the raw libraries without the
+// framework, and the no-I/O memory backend.
 //
 //	go run ./cmd/walbench                       # every backend, append + small replay
 //	go run ./cmd/walbench -format bench -count 5 > new.txt

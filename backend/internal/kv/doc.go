@@ -1,6 +1,8 @@
 // Package kv holds what the key-value backends (pebble and bbolt) share: the
 // key layout, the first-index marker, envelope decoding with the store's
-// context, and the guard that turns a library panic into an error.
+// context, the guard that turns a library panic into an error, and the
+// adapter's state beside the store (Log: the bounds, whether a write failed,
+// and the close record a clean Close leaves).
 //
 // A log in a key-value store is a set of record keys, RecordPrefix followed
 // by the big-endian index (so keys sort by index), each holding the record in
