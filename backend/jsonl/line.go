@@ -4,11 +4,9 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"hash/crc32"
 	"strconv"
-	"unicode/utf8"
 
 	"github.com/nautilus-go/nautilus/backend"
 )
@@ -49,16 +47,6 @@ func recordChecksum(hdr []byte, index, durable uint64, payload []byte) uint32 {
 		hdr = binary.BigEndian.AppendUint64(hdr, durable)
 	}
 	return crc32.Update(backend.Checksum(hdr), castagnoli, payload)
-}
-
-// embeddable reports whether payload can be written verbatim as JSON: valid
-// JSON and UTF-8 (so jq shows the exact bytes) with no newline (so the record
-// stays one line). Anything else is written as base64.
-func embeddable(payload []byte) bool {
-	return len(payload) > 0 &&
-		bytes.IndexByte(payload, '\n') < 0 &&
-		utf8.Valid(payload) &&
-		json.Valid(payload)
 }
 
 // AppendLine appends the line, newline included, that records payload under
