@@ -2,6 +2,7 @@ package jsonl
 
 import (
 	"encoding/binary"
+	"math/bits"
 	"unicode/utf8"
 )
 
@@ -176,13 +177,21 @@ func (v *validator) lit(word string) bool {
 }
 
 // str checks the string opening at v.i: its escapes, no control bytes, and
-// valid UTF-8. Runs of plain ASCII are skipped eight bytes at a time.
+// valid UTF-8. Plain ASCII is skipped eight bytes at a time.
 func (v *validator) str() bool {
 	b, i := v.b, v.i+1
 	for {
-		for len(b)-i >= 8 && !special8(binary.LittleEndian.Uint64(b[i:])) {
+		for len(b)-i >= 8 {
+			if m := special8(binary.LittleEndian.Uint64(b[i:])); m != 0 {
+				i += bits.TrailingZeros64(m) >> 3
+				goto special
+			}
 			i += 8
 		}
+		for i < len(b) && plainString[b[i]] {
+			i++
+		}
+	special:
 		if i >= len(b) {
 			return false
 		}
@@ -207,9 +216,7 @@ func (v *validator) str() bool {
 			}
 		case c < 0x20:
 			return false
-		case c < utf8.RuneSelf:
-			i++
-		default:
+		default: // the first byte of a multi-byte sequence, or not UTF-8
 			r, n := utf8.DecodeRune(b[i:])
 			if r == utf8.RuneError && n == 1 {
 				return false
@@ -218,6 +225,15 @@ func (v *validator) str() bool {
 		}
 	}
 }
+
+// plainString marks the bytes a string holds as they are: ASCII other than
+// control bytes, '"' and '\\'.
+var plainString = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
 
 // number checks a number at v.i: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
 func (v *validator) number() bool {
@@ -267,12 +283,13 @@ func isHex(c byte) bool {
 	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
 }
 
-// special8 reports whether any of the eight bytes in x needs a look inside a
-// string: a control byte, '"', '\\' or a byte of a multi-byte UTF-8 sequence.
-// A byte's subtraction sets its high bit when it is below the subtrahend,
-// and a borrow into the next byte happens only after such a hit, or from a
-// byte with its high bit set, which is a hit itself.
-func special8(x uint64) bool {
+// special8 returns a mask whose lowest set bit is the high bit of the first
+// of the eight bytes in x (little-endian) that is not plainString: a control
+// byte, '"', '\\' or a byte of a multi-byte UTF-8 sequence; zero when there
+// is none. A byte's subtraction sets its high bit when it is below the
+// subtrahend, and a borrow into a later byte follows only such a hit, so
+// bits above the first hit may be wrong but none below it is set.
+func special8(x uint64) uint64 {
 	const lo, hi = 0x0101010101010101, 0x8080808080808080
-	return (x|(x-lo*0x20)|((x^lo*'"')-lo)|((x^lo*'\\')-lo))&hi != 0
+	return (x | (x - lo*0x20) | ((x ^ lo*'"') - lo) | ((x ^ lo*'\\') - lo)) & hi
 }
