@@ -78,6 +78,8 @@ func OpenDriver(ctx context.Context, d Driver, cfg Config) (WAL, error) {
 	}
 	w := &wal{inner: inner, lock: lock, obs: cfg.Observe(), log: cfg.Log(), dir: cfg.Dir,
 		first: first, last: last, maxDelay: s.maxDelay, slowSync: s.slowSync, syncAlways: cfg.Sync == SyncAlways}
+	_, nop := w.obs.(NopObserver)
+	w.timed = !nop || (w.syncAlways && w.slowSync > 0)
 	return w, nil
 }
 
@@ -132,26 +134,34 @@ type wal struct {
 	maxDelay   time.Duration
 	slowSync   time.Duration
 	syncAlways bool
+	timed      bool // a commit's latency is wanted: by an Observer or the slow-fsync warning
 
 	life   sync.RWMutex // read-held by every call, write-held by Close
 	closed bool
 
 	writeMu sync.Mutex // serializes driver writes
 
-	mu          sync.Mutex // guards the fields below
-	first, last uint64     // acknowledged bounds
-	failure     error      // sticky write or fsync error
+	// mu guards the fields below. last and failure change only with writeMu
+	// held too, so a driver writer holding writeMu reads them without mu.
+	mu          sync.Mutex
+	first, last uint64 // acknowledged bounds
+	failure     error  // sticky write or fsync error
 	queue       []*appendRequest
 	leading     bool // a leader is committing
 }
 
+// appendRequest is a follower's Append, queued while a leader commits.
+// Requests are pooled: a follower returns its own once it has been answered.
 type appendRequest struct {
 	data  [][]byte
 	last  uint64
 	err   error
-	lead  bool          // woken to become the next leader, not answered
-	ready chan struct{} // closed (or sent on) when answered or made leader
+	lead  bool             // woken to become the next leader, not answered
+	batch []*appendRequest // when lead: the requests queued behind it
+	ready chan struct{}    // sent on once, when answered or made leader
 }
+
+var requests = sync.Pool{New: func() any { return &appendRequest{ready: make(chan struct{}, 1)} }}
 
 func (w *wal) enter(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
@@ -174,6 +184,7 @@ func (w *wal) failed() error {
 	return w.stickyLocked()
 }
 
+// stickyLocked is failed for a caller holding mu or writeMu.
 func (w *wal) stickyLocked() error {
 	if w.failure == nil {
 		return nil
@@ -181,6 +192,7 @@ func (w *wal) stickyLocked() error {
 	return fmt.Errorf("wal: failed by an earlier write or sync error; close and reopen: %w", w.failure)
 }
 
+// fail records err as the sticky error; the caller holds writeMu.
 func (w *wal) fail(err error) {
 	w.mu.Lock()
 	if w.failure == nil {
@@ -189,6 +201,11 @@ func (w *wal) fail(err error) {
 	w.mu.Unlock()
 }
 
+// Append is a group commit: a caller arriving while no commit runs leads at
+// once with its own records and no request, channel or allocation, so a lone
+// writer pays two uncontended locks for the hand-off. Callers arriving while
+// a leader commits queue a pooled request and wait; the leader, when done,
+// makes the first of them the next leader of all of them.
 func (w *wal) Append(ctx context.Context, data ...[]byte) (uint64, error) {
 	if err := w.enter(ctx); err != nil {
 		return 0, err
@@ -199,68 +216,62 @@ func (w *wal) Append(ctx context.Context, data ...[]byte) (uint64, error) {
 			return 0, fmt.Errorf("wal: record %d of %d bytes exceeds MaxRecordSize %d", i, len(d), MaxRecordSize)
 		}
 	}
+	w.mu.Lock()
 	if len(data) == 0 {
-		w.mu.Lock()
 		defer w.mu.Unlock()
 		return w.last, w.stickyLocked()
 	}
-
-	req := &appendRequest{data: data, ready: make(chan struct{}, 1)}
-	w.mu.Lock()
 	if err := w.stickyLocked(); err != nil {
 		w.mu.Unlock()
 		return 0, err
 	}
-	w.queue = append(w.queue, req)
-	if w.leading {
+	if !w.leading {
+		w.leading = true
 		w.mu.Unlock()
-		<-req.ready
-		if !req.lead {
-			return req.last, req.err
-		}
-		w.mu.Lock()
+		return w.lead(data, nil)
 	}
-	w.leading = true
+	r := requests.Get().(*appendRequest)
+	r.data = data
+	w.queue = append(w.queue, r)
 	w.mu.Unlock()
-	w.lead()
-	return req.last, req.err
+	<-r.ready
+	if r.lead {
+		r.last, r.err = w.lead(r.data, r.batch)
+	}
+	last, err := r.last, r.err
+	*r = appendRequest{ready: r.ready}
+	requests.Put(r)
+	return last, err
 }
 
-// lead commits queued requests as one driver Append, answers them, and hands
-// leadership to the first request that queued meanwhile. The caller's own
-// request is in the first batch, so it is answered when lead returns.
-func (w *wal) lead() {
+// lead commits the leader's records, own, followed by those of the queued
+// requests in batch (and, after waiting maxDelay, of those queued
+// meanwhile) as one driver Append, answers the requests, and hands
+// leadership to the first request queued since. It returns own's last index.
+func (w *wal) lead(own [][]byte, batch []*appendRequest) (uint64, error) {
 	if w.maxDelay > 0 {
 		time.Sleep(w.maxDelay) // let more writers join this fsync
+		w.mu.Lock()
+		batch = append(batch, w.queue...)
+		w.queue = w.queue[:0]
+		w.mu.Unlock()
 	}
-	w.mu.Lock()
-	batch := w.queue
-	w.queue = nil
-	w.mu.Unlock()
+	last, err := w.commit(own, batch)
 
-	w.commit(batch)
-
-	w.mu.Lock()
-	var next *appendRequest
-	if len(w.queue) > 0 {
-		next = w.queue[0]
-		next.lead = true
-	} else {
-		w.leading = false
-	}
-	w.mu.Unlock()
-	for _, r := range batch[1:] {
+	for _, r := range batch {
 		r.ready <- struct{}{}
 	}
-	if next != nil {
-		next.ready <- struct{}{}
-	}
+	return last, err
 }
 
-func (w *wal) commit(batch []*appendRequest) {
-	records, size := batch[0].data, 0
-	if len(batch) > 1 {
-		records = nil
+// commit writes own and batch's records with one driver Append, sets each
+// request's answer, and, before letting the next writer in, hands
+// leadership on: to the first queued request, which leads everything queued
+// behind it, or to no one.
+func (w *wal) commit(own [][]byte, batch []*appendRequest) (uint64, error) {
+	records, size := own, 0
+	if len(batch) > 0 {
+		records = append([][]byte(nil), own...)
 		for _, r := range batch {
 			records = append(records, r.data...)
 		}
@@ -270,29 +281,41 @@ func (w *wal) commit(batch []*appendRequest) {
 	}
 
 	w.writeMu.Lock()
-	start := time.Now()
-	err := w.failed()
+	var start time.Time
+	if w.timed {
+		start = time.Now()
+	}
+	err := w.stickyLocked() // writeMu is held
+	want := w.last + uint64(len(records))
 	var last uint64
 	if err == nil {
-		w.mu.Lock()
-		want := w.last + uint64(len(records))
-		w.mu.Unlock()
 		last, err = w.inner.Append(context.Background(), records...)
 		if err == nil && last != want {
 			err = fmt.Errorf("wal: driver returned last index %d, want %d", last, want)
 		}
-		if err != nil {
-			w.fail(err)
-		} else {
-			w.mu.Lock()
-			w.last = last
-			w.mu.Unlock()
-		}
 	}
-	w.writeMu.Unlock()
+	w.mu.Lock()
 	if err == nil {
+		w.last = last
+	} else if w.failure == nil {
+		w.failure = err
+	}
+	var next *appendRequest
+	if len(w.queue) > 0 {
+		next = w.queue[0]
+		next.lead, next.batch = true, w.queue[1:]
+		w.queue = nil
+	} else {
+		w.leading = false
+	}
+	w.mu.Unlock()
+	w.writeMu.Unlock()
+	if next != nil {
+		next.ready <- struct{}{}
+	}
+	if err == nil && w.timed {
 		d := time.Since(start)
-		w.obs.Committed(len(records), size, len(batch), d)
+		w.obs.Committed(len(records), size, 1+len(batch), d)
 		if w.syncAlways {
 			w.warnIfSlow("append", d)
 		}
@@ -302,7 +325,6 @@ func (w *wal) commit(batch []*appendRequest) {
 	// minus the records queued after it.
 	for i := len(batch) - 1; i >= 0; i-- {
 		r := batch[i]
-		r.lead = false
 		if err != nil {
 			r.err = err
 			continue
@@ -310,6 +332,10 @@ func (w *wal) commit(batch []*appendRequest) {
 		r.last = last
 		last -= uint64(len(r.data))
 	}
+	if err != nil {
+		return 0, err
+	}
+	return last, nil
 }
 
 func (w *wal) Replay(ctx context.Context, from uint64, fn func(index uint64, data []byte) error) error {

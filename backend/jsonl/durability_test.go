@@ -1,6 +1,7 @@
 package jsonl
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"path/filepath"
@@ -92,31 +93,69 @@ func TestSyncNoneSyncsOnSyncCloseAndRotation(t *testing.T) {
 	require.NoError(t, err)
 	_, err = w.Append(ctx, payload(2), payload(3))
 	require.NoError(t, err)
-	require.Equal(t, []string{"create " + seg1, "syncdir " + base, "write " + seg1, "write " + seg1}, fs.take(),
-		"SyncNone does not fsync on Append")
+	require.Equal(t, []string{"create " + seg1, "syncdir " + base}, fs.take(),
+		"SyncNone holds small Appends in memory: no write, no fsync")
 
 	require.NoError(t, w.Sync(ctx))
-	require.Equal(t, []string{"sync " + seg1}, fs.take())
+	require.Equal(t, []string{"write " + seg1, "sync " + seg1}, fs.take(), "Sync writes both Appends at once")
 	require.NoError(t, w.Sync(ctx))
 	require.Empty(t, fs.take(), "nothing new to sync")
 
 	_, err = w.Append(ctx, payload(4))
 	require.NoError(t, err)
-	require.Equal(t, []string{"create " + seg2, "syncdir " + base, "write " + seg2}, fs.take())
+	require.Equal(t, []string{"create " + seg2, "syncdir " + base}, fs.take())
 	_, err = w.Append(ctx, payload(5))
 	require.NoError(t, err)
 	require.NoError(t, w.Close())
-	require.Equal(t, []string{"write " + seg2, "sync " + seg2}, fs.take(), "Close makes appended records durable")
+	require.Equal(t, []string{"write " + seg2, "sync " + seg2}, fs.take(), "Close writes and makes appended records durable")
 
 	w, fs = openEvents(t, dir, backend.SyncNone, ParamSegmentBytes, "170", ParamPreallocate, "false")
 	_, err = w.Append(ctx, payload(6))
 	require.NoError(t, err)
 	_, err = w.Append(ctx, payload(7), payload(8))
 	require.NoError(t, err)
-	require.Equal(t, []string{"write " + seg2, "sync " + seg2, "create " + SegmentName(7), "syncdir " + base, "write " + SegmentName(7)}, fs.take(),
-		"the segment left behind is fsync'd before the next one starts")
+	require.Equal(t, []string{"write " + seg2, "sync " + seg2, "create " + SegmentName(7), "syncdir " + base}, fs.take(),
+		"the segment left behind is written and fsync'd before the next one starts")
 	require.NoError(t, w.Close())
-	require.Equal(t, []string{"sync " + SegmentName(7)}, fs.take())
+	require.Equal(t, []string{"write " + SegmentName(7), "sync " + SegmentName(7)}, fs.take())
+}
+
+// TestSyncNoneWritesAFullBuffer checks that SyncNone holds at most
+// flushBytes in memory: the Append that fills it writes it, in one write.
+func TestSyncNoneWritesAFullBuffer(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	w, fs := openEvents(t, dir, backend.SyncNone, ParamPreallocate, "false")
+	rec := bytes.Repeat([]byte("r"), 1000)
+	pending, index := 0, uint64(1)
+	for ; pending+len(AppendLine(nil, index, 0, rec)) < flushBytes; index++ {
+		_, err := w.Append(ctx, rec)
+		require.NoError(t, err)
+		pending += len(AppendLine(nil, index, 0, rec))
+	}
+	require.Equal(t, []string{"create " + SegmentName(1), "syncdir " + filepath.Base(dir)}, fs.take(),
+		"below flushBytes nothing is written")
+	_, err := w.Append(ctx, rec)
+	require.NoError(t, err)
+	require.Equal(t, []string{"write " + SegmentName(1)}, fs.take())
+	require.NoError(t, w.Close())
+}
+
+// TestSyncNoneReplaySeesPending checks that Replay and Bounds see every
+// record a SyncNone Append acknowledged, including those still in memory.
+func TestSyncNoneReplaySeesPending(t *testing.T) {
+	ctx := context.Background()
+	cfg := config(t.TempDir())
+	cfg.Sync = backend.SyncNone
+	w := open(t, cfg)
+	defer w.Close()
+	appendRange(t, w, 1, 3)
+	require.Equal(t, []record{{1, payload(1)}, {2, payload(2)}, {3, payload(3)}}, replayAll(t, w, 1))
+	appendRange(t, w, 4, 4)
+	first, last, err := w.Bounds(ctx)
+	require.NoError(t, err)
+	require.Equal(t, [2]uint64{1, 4}, [2]uint64{first, last})
+	require.Equal(t, []record{{3, payload(3)}, {4, payload(4)}}, replayAll(t, w, 3))
 }
 
 func TestTruncateFrontPersistsTheMarkerBeforeDeleting(t *testing.T) {
@@ -129,7 +168,8 @@ func TestTruncateFrontPersistsTheMarkerBeforeDeleting(t *testing.T) {
 
 	require.NoError(t, w.TruncateFront(ctx, 7))
 	require.Equal(t, []string{
-		"sync " + SegmentName(7), // pending appends first
+		"write " + SegmentName(7), // pending appends first
+		"sync " + SegmentName(7),
 		"create " + MarkerFileName + ".tmp",
 		"write " + MarkerFileName + ".tmp",
 		"sync " + MarkerFileName + ".tmp",

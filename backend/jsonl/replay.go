@@ -19,11 +19,16 @@ const ctxCheckEvery = 1024
 // Replay reads a snapshot of the log taken on entry (the segments, their
 // sizes and the last index) through its own file handles, so it runs
 // alongside Append and never reads a record that is still being written.
+// Records SyncNone holds in pending are written first.
 func (w *wal) Replay(ctx context.Context, from uint64, fn func(index uint64, data []byte) error) error {
 	w.mu.Lock()
+	err := w.flushLocked() // records appended under SyncNone must be in the files
 	first, last := w.first, w.last
 	segs := append([]segment(nil), w.segs...)
 	w.mu.Unlock()
+	if err != nil {
+		return err
+	}
 	if from < first || from > last+1 {
 		return backend.OutOfRange("replay from", from, first, last)
 	}
