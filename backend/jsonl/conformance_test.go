@@ -11,33 +11,51 @@ import (
 )
 
 // smallSegments makes the crash workload's 20 records span many segments.
-func smallSegments(prealloc string) map[string]string {
-	return map[string]string{jsonl.ParamSegmentBytes: "1KiB", jsonl.ParamPreallocate: prealloc}
+func smallSegments(params map[string]string) map[string]string {
+	small := map[string]string{jsonl.ParamSegmentBytes: "1KiB"}
+	for k, v := range params {
+		small[k] = v
+	}
+	return small
 }
 
 // TestConformance runs the whole suite against jsonl in both sync modes,
-// with segments preallocated and not. The crash cases use small segments,
-// over FUSE and, since jsonl does its I/O through package vfs, on the
-// in-memory crash file system at every operation and with kill -9 at named
-// file-system operations.
+// with segments preallocated and not, and under SyncNone with a write
+// buffer too. The crash cases use small segments, over FUSE and, since jsonl
+// does its I/O through package vfs, on the in-memory crash file system at
+// every operation and with kill -9 at named file-system operations.
 func TestConformance(t *testing.T) {
+	type variant struct {
+		mode   backend.SyncMode
+		params map[string]string
+	}
+	var variants []variant
 	for _, mode := range []backend.SyncMode{backend.SyncAlways, backend.SyncNone} {
 		for _, prealloc := range []string{"true", "false"} {
-			t.Run(mode.String()+"/preallocate="+prealloc, func(t *testing.T) {
-				conformance.Run(t, conformance.Harness{
-					Open: func(ctx context.Context, dir string) (backend.WAL, error) {
-						return backend.Open(ctx, backend.Config{Backend: "jsonl", Dir: dir, Sync: mode,
-							Params: map[string]string{jsonl.ParamPreallocate: prealloc}})
-					},
-					OpenSmall: func(ctx context.Context, dir string) (backend.WAL, error) {
-						return backend.Open(ctx, backend.Config{Backend: "jsonl", Dir: dir, Sync: mode, Params: smallSegments(prealloc)})
-					},
-					OpenFS: func(ctx context.Context, fsys vfs.FS, dir string) (backend.WAL, error) {
-						return backend.Open(ctx, backend.Config{Backend: "jsonl", Dir: dir, Sync: mode, FS: fsys, Params: smallSegments(prealloc)})
-					},
-					Caps: conformance.Capabilities{AppendNotDurable: mode == backend.SyncNone},
-				})
-			})
+			variants = append(variants, variant{mode, map[string]string{jsonl.ParamPreallocate: prealloc}})
 		}
+	}
+	variants = append(variants, variant{backend.SyncNone, map[string]string{jsonl.ParamWriteBuffer: "64KiB"}})
+	for _, v := range variants {
+		name := v.mode.String()
+		for _, k := range []string{jsonl.ParamPreallocate, jsonl.ParamWriteBuffer} {
+			if val, ok := v.params[k]; ok {
+				name += "/" + k + "=" + val
+			}
+		}
+		t.Run(name, func(t *testing.T) {
+			conformance.Run(t, conformance.Harness{
+				Open: func(ctx context.Context, dir string) (backend.WAL, error) {
+					return backend.Open(ctx, backend.Config{Backend: "jsonl", Dir: dir, Sync: v.mode, Params: v.params})
+				},
+				OpenSmall: func(ctx context.Context, dir string) (backend.WAL, error) {
+					return backend.Open(ctx, backend.Config{Backend: "jsonl", Dir: dir, Sync: v.mode, Params: smallSegments(v.params)})
+				},
+				OpenFS: func(ctx context.Context, fsys vfs.FS, dir string) (backend.WAL, error) {
+					return backend.Open(ctx, backend.Config{Backend: "jsonl", Dir: dir, Sync: v.mode, FS: fsys, Params: smallSegments(v.params)})
+				},
+				Caps: conformance.Capabilities{AppendNotDurable: v.mode == backend.SyncNone},
+			})
+		})
 	}
 }

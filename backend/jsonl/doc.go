@@ -72,6 +72,9 @@
 //	                suffixes KiB, MiB, GiB; at least 1)
 //	preallocate     allocate each segment's segment_bytes when it is
 //	                created (default true)
+//	write_buffer    bytes of SyncNone Appends held in memory before one
+//	                write (default 0: every Append is written before it
+//	                returns; at most 1MiB; see Crash safety)
 //
 // Any other key is an error naming it.
 //
@@ -96,8 +99,9 @@
 // as encoding/json.Valid with utf8.Valid, which it replaces at a quarter
 // to a half of the cost. A lone writer's Append takes the shared layer's
 // group commit without a request or a channel. Under SyncNone an Append
-// does no system call at all (see Crash safety), so it costs the encoding,
-// the embed check and the CRC32C. Replay reads 1MiB at a time into a pooled
+// costs one write call besides the encoding, the embed check and the
+// CRC32C; with write_buffer set it makes no system call until the buffer
+// is full (see Crash safety). Replay reads 1MiB at a time into a pooled
 // buffer and decodes each line in place: an embedded payload is a slice of
 // the buffer (valid during the callback only), a base64 one is decoded into
 // a reused scratch buffer, so a replay allocates per segment, not per record.
@@ -113,19 +117,21 @@
 // power loss.
 //
 // With SyncNone, an acknowledged record is durable only after a later Sync or
-// Close (backend's contract for that mode), so Append does not even write:
-// it encodes the batch into a buffer in memory, which is written with one
-// write call when it reaches 64KiB, by Sync, Close and TruncateFront (which
-// also fdatasync), when a new segment is started (the segment left behind is
-// written and fsync'd first), and by Replay before it reads. One write per
-// ~250 records of 200 bytes instead of one each is most of what makes a
-// SyncNone Append cost well under a microsecond. The price: kill -9 loses the
-// records still in the buffer, up to 64KiB of the newest acknowledged
-// records, where unbuffered writes would have left them in the page cache;
-// records written out survive kill -9, and only those covered by Sync, Close
-// or a segment change survive a power loss. Either way what is lost is a
-// suffix of records the contract never promised, and Open finds the log
-// ending cleanly at the last record written, or at a torn tail it repairs.
+// Close (backend's contract for that mode). By default each Append writes
+// its batch before it returns, so an acknowledged record is in the page
+// cache and survives kill -9, as the contract says, but not a power loss.
+//
+// write_buffer trades the kill -9 promise for fewer system calls: Appends
+// are encoded into a buffer in memory, written with one write call when it
+// outgrows write_buffer, by Sync, Close and TruncateFront (which also
+// fdatasync), when a new segment is started (the segment left behind is
+// written and fsync'd first), and by Replay before it reads. With 64KiB that
+// is one write per ~250 records of 200 bytes, most of what makes a SyncNone
+// Append cost well under a microsecond. The price: kill -9 loses the records
+// still in the buffer, up to write_buffer bytes of the newest acknowledged
+// records. Either way what a crash loses is a suffix of records not covered
+// by Sync or Close, and Open finds the log ending cleanly at the last record
+// written, or at a torn tail it repairs.
 //
 // A fresh WAL needs no setup file: an empty directory is an empty log, and the
 // first Append creates segment 1 and fsyncs the directory, so a crash at any

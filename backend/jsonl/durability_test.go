@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"testing"
 
@@ -85,7 +86,7 @@ func TestPreallocatedSegmentIsSyncedAtCreation(t *testing.T) {
 func TestSyncNoneSyncsOnSyncCloseAndRotation(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	w, fs := openEvents(t, dir, backend.SyncNone, ParamSegmentBytes, "170", ParamPreallocate, "false") // 1-3, 4-6, ...
+	w, fs := openEvents(t, dir, backend.SyncNone, ParamSegmentBytes, "170", ParamPreallocate, "false", ParamWriteBuffer, testWriteBuffer) // 1-3, 4-6, ...
 	seg1, seg2 := SegmentName(1), SegmentName(4)
 	base := filepath.Base(dir)
 
@@ -109,7 +110,7 @@ func TestSyncNoneSyncsOnSyncCloseAndRotation(t *testing.T) {
 	require.NoError(t, w.Close())
 	require.Equal(t, []string{"write " + seg2, "sync " + seg2}, fs.take(), "Close writes and makes appended records durable")
 
-	w, fs = openEvents(t, dir, backend.SyncNone, ParamSegmentBytes, "170", ParamPreallocate, "false")
+	w, fs = openEvents(t, dir, backend.SyncNone, ParamSegmentBytes, "170", ParamPreallocate, "false", ParamWriteBuffer, testWriteBuffer)
 	_, err = w.Append(ctx, payload(6))
 	require.NoError(t, err)
 	_, err = w.Append(ctx, payload(7), payload(8))
@@ -120,22 +121,47 @@ func TestSyncNoneSyncsOnSyncCloseAndRotation(t *testing.T) {
 	require.Equal(t, []string{"write " + SegmentName(7), "sync " + SegmentName(7)}, fs.take())
 }
 
-// TestSyncNoneWritesAFullBuffer checks that SyncNone holds at most
-// flushBytes in memory: the Append that fills it writes it, in one write.
-func TestSyncNoneWritesAFullBuffer(t *testing.T) {
+// testWriteBuffer is the write_buffer of the tests that check what SyncNone
+// holds in memory.
+const testWriteBuffer = "65536"
+
+// TestSyncNoneWritesEveryAppendByDefault checks that without write_buffer a
+// SyncNone Append reaches the OS before it returns, so it survives kill -9,
+// and is not fsync'd.
+func TestSyncNoneWritesEveryAppendByDefault(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	w, fs := openEvents(t, dir, backend.SyncNone, ParamPreallocate, "false")
+	seg := SegmentName(1)
+	_, err := w.Append(ctx, payload(1))
+	require.NoError(t, err)
+	require.Equal(t, []string{"create " + seg, "syncdir " + filepath.Base(dir), "write " + seg}, fs.take())
+	_, err = w.Append(ctx, payload(2), payload(3))
+	require.NoError(t, err)
+	require.Equal(t, []string{"write " + seg}, fs.take(), "one write per Append, no fsync")
+	require.NoError(t, w.Close())
+	require.Equal(t, []string{"sync " + seg}, fs.take())
+}
+
+// TestSyncNoneWritesAFullBuffer checks that SyncNone holds at most
+// write_buffer bytes in memory: the Append that outgrows it writes them all,
+// in one write.
+func TestSyncNoneWritesAFullBuffer(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	w, fs := openEvents(t, dir, backend.SyncNone, ParamPreallocate, "false", ParamWriteBuffer, testWriteBuffer)
+	limit, err := strconv.Atoi(testWriteBuffer)
+	require.NoError(t, err)
 	rec := bytes.Repeat([]byte("r"), 1000)
 	pending, index := 0, uint64(1)
-	for ; pending+len(AppendLine(nil, index, 0, rec)) < flushBytes; index++ {
+	for ; pending+len(AppendLine(nil, index, 0, rec)) <= limit; index++ {
 		_, err := w.Append(ctx, rec)
 		require.NoError(t, err)
 		pending += len(AppendLine(nil, index, 0, rec))
 	}
 	require.Equal(t, []string{"create " + SegmentName(1), "syncdir " + filepath.Base(dir)}, fs.take(),
-		"below flushBytes nothing is written")
-	_, err := w.Append(ctx, rec)
+		"within write_buffer nothing is written")
+	_, err = w.Append(ctx, rec)
 	require.NoError(t, err)
 	require.Equal(t, []string{"write " + SegmentName(1)}, fs.take())
 	require.NoError(t, w.Close())
@@ -161,7 +187,7 @@ func TestSyncNoneReplaySeesPending(t *testing.T) {
 func TestTruncateFrontPersistsTheMarkerBeforeDeleting(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	w, fs := openEvents(t, dir, backend.SyncNone, ParamSegmentBytes, "170", ParamPreallocate, "false")
+	w, fs := openEvents(t, dir, backend.SyncNone, ParamSegmentBytes, "170", ParamPreallocate, "false", ParamWriteBuffer, testWriteBuffer)
 	appendRange(t, w, 1, 9)
 	fs.take()
 	base := filepath.Base(dir)

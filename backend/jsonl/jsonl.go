@@ -21,7 +21,20 @@ const (
 	// segment_bytes when it is created, so a write and its fdatasync change
 	// no file size.
 	ParamPreallocate = "preallocate"
+	// ParamWriteBuffer is how many bytes of SyncNone Appends may wait in
+	// memory before one write hands them to the OS. The default, 0, writes
+	// every Append before it returns, so it survives kill -9 as SyncNone
+	// promises; a buffer trades that for fewer system calls (see Crash
+	// safety in the package doc).
+	ParamWriteBuffer = "write_buffer"
 )
+
+// params are what Open reads from Config.Params.
+type params struct {
+	segBytes    int64
+	prealloc    bool
+	writeBuffer int64
+}
 
 func init() {
 	backend.Register("jsonl", backend.DriverFunc(Open))
@@ -40,6 +53,9 @@ type wal struct {
 	syncMode backend.SyncMode
 	segBytes int64
 	prealloc bool
+	// writeBuffer is how many bytes pending may hold under SyncNone before
+	// it is written; 0 writes every Append.
+	writeBuffer int
 
 	mu          sync.Mutex // guards the fields below, which Replay and Bounds read
 	segs        []segment  // in index order; the last one is active, its size counting pending
@@ -68,7 +84,7 @@ type wal struct {
 // torn tail, and finishes an interrupted TruncateFront. It is the driver
 // registered as "jsonl"; use backend.Open, which adds the shared machinery.
 func Open(ctx context.Context, cfg backend.Config) (backend.WAL, error) {
-	segBytes, prealloc, err := readParams(cfg)
+	p, err := readParams(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -92,41 +108,43 @@ func Open(ctx context.Context, cfg backend.Config) (backend.WAL, error) {
 		}
 	}
 	return &wal{
-		fs:       fs,
-		dir:      cfg.Dir,
-		syncMode: cfg.Sync,
-		segBytes: segBytes,
-		prealloc: prealloc,
-		segs:     rec.segs,
-		first:    rec.first,
-		last:     rec.last,
-		active:   active,
-		durable:  rec.last,
+		fs:          fs,
+		dir:         cfg.Dir,
+		syncMode:    cfg.Sync,
+		segBytes:    p.segBytes,
+		prealloc:    p.prealloc,
+		writeBuffer: int(p.writeBuffer),
+		segs:        rec.segs,
+		first:       rec.first,
+		last:        rec.last,
+		active:      active,
+		durable:     rec.last,
 	}, nil
 }
 
 // readParams returns the params Open reads, or the error naming a bad one.
-func readParams(cfg backend.Config) (segBytes int64, prealloc bool, err error) {
+func readParams(cfg backend.Config) (params, error) {
 	p := backend.NewParams(cfg)
-	segBytes = p.Int64(ParamSegmentBytes, DefaultSegmentBytes)
-	prealloc = p.Bool(ParamPreallocate, true)
+	out := params{
+		segBytes:    p.Int64(ParamSegmentBytes, DefaultSegmentBytes),
+		prealloc:    p.Bool(ParamPreallocate, true),
+		writeBuffer: p.Int64(ParamWriteBuffer, 0),
+	}
 	if err := p.Err(); err != nil {
-		return 0, false, err
+		return params{}, err
 	}
-	if segBytes < 1 {
-		return 0, false, fmt.Errorf("jsonl: param %s=%d: want a size of at least 1 byte", ParamSegmentBytes, segBytes)
+	if out.segBytes < 1 {
+		return params{}, fmt.Errorf("jsonl: param %s=%d: want a size of at least 1 byte", ParamSegmentBytes, out.segBytes)
 	}
-	return segBytes, prealloc, nil
+	if out.writeBuffer < 0 || out.writeBuffer > maxKeptBuffer {
+		return params{}, fmt.Errorf("jsonl: param %s=%d: want a size from 0 to %d bytes", ParamWriteBuffer, out.writeBuffer, maxKeptBuffer)
+	}
+	return out, nil
 }
 
 // maxKeptBuffer bounds the encode buffer kept between Appends, so one huge
 // record does not pin its memory.
 const maxKeptBuffer = 1 << 20
-
-// flushBytes is how much SyncNone lets pending hold before writing it: one
-// write per ~250 records of 200 bytes instead of one each, while a kill -9
-// loses at most this much more than records in the page cache would.
-const flushBytes = 64 << 10
 
 // keep returns buf for reuse, or nil when it has grown past maxKeptBuffer.
 func keep(buf []byte) []byte {
@@ -141,7 +159,8 @@ func (w *wal) Append(_ context.Context, data ...[]byte) (uint64, error) {
 		return w.appendSynced(data)
 	}
 	// SyncNone: the batch is encoded onto pending, which is written when it
-	// reaches flushBytes or when something needs it on disk.
+	// outgrows writeBuffer (at once, by default) or when something needs it
+	// on disk.
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.werr != nil {
@@ -168,7 +187,7 @@ func (w *wal) Append(_ context.Context, data ...[]byte) (uint64, error) {
 	w.segs[len(w.segs)-1].size += n
 	w.last = last
 	w.dirty = true
-	if len(w.pending) >= flushBytes {
+	if len(w.pending) > w.writeBuffer {
 		if err := w.flushLocked(); err != nil {
 			return 0, err
 		}

@@ -106,6 +106,6 @@ func highestIndex(data []byte) uint64 {
 // checkParams refuses the params Open refuses, so a tool given a wrong one
 // says so as Open would.
 func checkParams(cfg backend.Config) error {
-	_, _, err := readParams(cfg)
+	_, err := readParams(cfg)
 	return err
 }
