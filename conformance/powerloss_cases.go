@@ -41,32 +41,9 @@ func init() {
 // (serveLossyfs), so that a library mapping its files (bbolt) cannot
 // deadlock with it.
 func testPowerLossEverySync(t *testing.T, h Harness) {
-	if err := lossyfs.Available(); err != nil {
-		t.Skip("power loss of a library doing its own I/O is simulated over FUSE, which is unavailable here: " + err.Error())
-	}
-	mnt := t.TempDir()
-	srv, err := lossyfs.Start(childCommand(t, mnt, ""), lossyfsTimeout)
-	if err != nil {
-		t.Fatalf("start the FUSE server: %v", err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	var w backend.WAL
-	t.Cleanup(func() { // before srv.Close: a failing round leaves its WAL open
-		if w != nil {
-			w.Close()
-		}
-	})
-	closeAndUnmount := func(when string) {
-		if w != nil {
-			w.Close()
-			w = nil
-		}
-		if err := srv.Unmount(); errors.Is(err, lossyfs.ErrBusy) {
-			t.Logf("%s: the WAL left files open: %v", when, err)
-		} else if err != nil {
-			t.Fatalf("%s: unmount: %v", when, err)
-		}
-	}
+	f := startFUSE(t)
+	srv, mnt := f.srv, f.mnt
+	var err error
 	ctx, open := t.Context(), h.openSmall()
 	dir := filepath.Join(mnt, walDir)
 	for k := 1; k <= maxCutPoints; k++ {
@@ -75,11 +52,11 @@ func testPowerLossEverySync(t *testing.T, h Harness) {
 			t.Fatalf("mount: %v", err)
 		}
 		p := newProgress()
-		w, err = open(ctx, dir)
+		f.w, err = open(ctx, dir)
 		if err == nil {
-			err = runWorkload(ctx, w, &p)
+			err = runWorkload(ctx, f.w, &p)
 		}
-		closeAndUnmount(fmt.Sprintf("power cut %d, workload", k))
+		f.closeAndUnmount(fmt.Sprintf("power cut %d, workload", k))
 		where, rerr := srv.Reboot()
 		if rerr != nil {
 			t.Fatalf("power cut %d: remount: %v", k, rerr)
@@ -91,17 +68,63 @@ func testPowerLossEverySync(t *testing.T, h Harness) {
 			}
 			when = "power cut after the workload closed the WAL"
 		}
-		if w, err = open(ctx, dir); err != nil {
+		if f.w, err = open(ctx, dir); err != nil {
 			t.Fatalf("%s: Open after the power loss: %v", when, err)
 		}
-		checkRecovered(t, w, p, when)
-		closeAndUnmount(when + ", recovery")
+		checkRecovered(t, f.w, p, when)
+		f.closeAndUnmount(when + ", recovery")
 		if where.Seq == 0 {
 			t.Logf("cut the power before and after each of %d fsyncs", cut.Sync-1)
 			return
 		}
 	}
 	t.Fatalf("the workload issued more than %d fsyncs", maxCutPoints/2)
+}
+
+// fuseSession is a FUSE server in a child process and the WAL a case has
+// open on its mount, for the power-loss cases of libraries doing their own
+// I/O.
+type fuseSession struct {
+	t   *testing.T
+	srv *lossyfs.Remote
+	mnt string
+	w   backend.WAL // open on the mount, or nil
+}
+
+// startFUSE starts the FUSE server (serveLossyfs) in a child process, or
+// skips the test naming the missing prerequisite. Cleanup closes the WAL
+// before the server, since a failing round leaves its WAL open.
+func startFUSE(t *testing.T) *fuseSession {
+	if err := lossyfs.Available(); err != nil {
+		t.Skip("power loss of a library doing its own I/O is simulated over FUSE, which is unavailable here: " + err.Error())
+	}
+	f := &fuseSession{t: t, mnt: t.TempDir()}
+	srv, err := lossyfs.Start(childCommand(t, f.mnt, ""), lossyfsTimeout)
+	if err != nil {
+		t.Fatalf("start the FUSE server: %v", err)
+	}
+	f.srv = srv
+	t.Cleanup(func() { srv.Close() })
+	t.Cleanup(func() {
+		if f.w != nil {
+			f.w.Close()
+		}
+	})
+	return f
+}
+
+// closeAndUnmount closes the WAL, if open, and unmounts; when names the
+// round in messages.
+func (f *fuseSession) closeAndUnmount(when string) {
+	if f.w != nil {
+		f.w.Close()
+		f.w = nil
+	}
+	if err := f.srv.Unmount(); errors.Is(err, lossyfs.ErrBusy) {
+		f.t.Logf("%s: the WAL left files open: %v", when, err)
+	} else if err != nil {
+		f.t.Fatalf("%s: unmount: %v", when, err)
+	}
 }
 
 // lossyfsTimeout bounds each exchange with the FUSE server's process: a

@@ -2,7 +2,6 @@ package conformance
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -168,32 +167,9 @@ func tornOnCrashFS(t *testing.T, h Harness, durable bool) (rounds, points int) {
 // tornOverFUSE is the case over FUSE, served from a child process as in
 // power_loss_every_sync; it returns the rounds run and the fsyncs cut before.
 func tornOverFUSE(t *testing.T, h Harness, durable bool) (rounds, points int) {
-	if err := lossyfs.Available(); err != nil {
-		t.Skip("power loss of a library doing its own I/O is simulated over FUSE, which is unavailable here: " + err.Error())
-	}
-	mnt := t.TempDir()
-	srv, err := lossyfs.Start(childCommand(t, mnt, ""), lossyfsTimeout)
-	if err != nil {
-		t.Fatalf("start the FUSE server: %v", err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	var w backend.WAL
-	t.Cleanup(func() { // before srv.Close: a failing round leaves its WAL open
-		if w != nil {
-			w.Close()
-		}
-	})
-	closeAndUnmount := func(when string) {
-		if w != nil {
-			w.Close()
-			w = nil
-		}
-		if err := srv.Unmount(); errors.Is(err, lossyfs.ErrBusy) {
-			t.Logf("%s: the WAL left files open: %v", when, err)
-		} else if err != nil {
-			t.Fatalf("%s: unmount: %v", when, err)
-		}
-	}
+	f := startFUSE(t)
+	srv, mnt := f.srv, f.mnt
+	var err error
 	// Open, not OpenSmall: a library that starts a new file every kilobyte
 	// fsyncs before each, so no write of the workload would span pages.
 	ctx, open := t.Context(), h.Open
@@ -205,11 +181,11 @@ func tornOverFUSE(t *testing.T, h Harness, durable bool) (rounds, points int) {
 				t.Fatalf("mount: %v", err)
 			}
 			p := newProgress()
-			w, err = open(ctx, dir)
+			f.w, err = open(ctx, dir)
 			if err == nil {
-				err = runTornWorkload(ctx, w, &p, durable)
+				err = runTornWorkload(ctx, f.w, &p, durable)
 			}
-			closeAndUnmount(fmt.Sprintf("power cut %d (seed %d), workload", k, seed))
+			f.closeAndUnmount(fmt.Sprintf("power cut %d (seed %d), workload", k, seed))
 			where, rerr := srv.Reboot()
 			if rerr != nil {
 				t.Fatalf("power cut %d (seed %d): remount: %v", k, seed, rerr)
@@ -218,16 +194,16 @@ func tornOverFUSE(t *testing.T, h Harness, durable bool) (rounds, points int) {
 				if err != nil {
 					t.Fatalf("the workload failed with no fault injected: %v", err)
 				}
-				closeAndUnmount("after the workload")
+				f.closeAndUnmount("after the workload")
 				return rounds, k - 1
 			}
 			rounds++
 			when := fmt.Sprintf("power cut %d (seed %d) before %s #%d (%s)", k, seed, where.Op, where.N, where.Path)
-			if w, err = open(ctx, dir); err != nil {
+			if f.w, err = open(ctx, dir); err != nil {
 				t.Fatalf("%s: Open after the power loss: %v", when, err)
 			}
-			checkRecoveredWith(t, w, p, tornWorkloadRecords, when, tornPayload)
-			closeAndUnmount(when + ", recovery")
+			checkRecoveredWith(t, f.w, p, tornWorkloadRecords, when, tornPayload)
+			f.closeAndUnmount(when + ", recovery")
 		}
 	}
 	t.Fatalf("the workload issued more than %d fsyncs", maxCutPoints)
