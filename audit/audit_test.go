@@ -150,7 +150,7 @@ func rewrite(t *testing.T, dir string, events [][]byte) {
 	t.Helper()
 	var out []byte
 	for i, e := range events {
-		out = jsonl.AppendLine(out, uint64(i+1), e)
+		out = jsonl.AppendLine(out, uint64(i+1), 0, e) // claims nothing durable
 	}
 	require.NoError(t, os.WriteFile(segment(t, dir), out, 0o600))
 }

@@ -112,7 +112,7 @@ func rewriteEvents(t *testing.T, file string, events ...[]byte) {
 	t.Helper()
 	var out []byte
 	for i, e := range events {
-		out = jsonl.AppendLine(out, uint64(i+1), e)
+		out = jsonl.AppendLine(out, uint64(i+1), 0, e) // claims nothing durable
 	}
 	require.NoError(t, os.WriteFile(file, out, 0o600))
 }
