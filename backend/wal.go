@@ -78,6 +78,9 @@ type Config struct {
 	// Observer, when set, is told of commits, fsyncs, replays, repairs and
 	// corruption; package walmetrics turns these into Prometheus metrics.
 	Observer Observer
+	// Encryption, when set, seals every record before the driver sees it
+	// (see Encryption); nil stores records as they are.
+	Encryption *Encryption
 }
 
 // FileSystem returns cfg.FS, or the operating system's file system when it is nil.
