@@ -234,7 +234,9 @@ func (e *encryptedWAL) Replay(ctx context.Context, from uint64, fn func(index ui
 	})
 }
 
-func (e *encryptedWAL) Bounds(ctx context.Context) (uint64, uint64, error) { return e.inner.Bounds(ctx) }
+func (e *encryptedWAL) Bounds(ctx context.Context) (uint64, uint64, error) {
+	return e.inner.Bounds(ctx)
+}
 
 func (e *encryptedWAL) TruncateFront(ctx context.Context, before uint64) error {
 	return e.inner.TruncateFront(ctx, before)
