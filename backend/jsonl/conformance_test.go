@@ -20,17 +20,19 @@ var smallSegments = map[string]string{jsonl.ParamSegmentBytes: "1KiB"}
 func TestConformance(t *testing.T) {
 	for _, mode := range []backend.SyncMode{backend.SyncAlways, backend.SyncNone} {
 		t.Run(mode.String(), func(t *testing.T) {
-			conformance.Run(t, conformance.Harness{
-				Open: func(ctx context.Context, dir string) (backend.WAL, error) {
-					return backend.Open(ctx, backend.Config{Backend: "jsonl", Dir: dir, Sync: mode})
-				},
-				OpenSmall: func(ctx context.Context, dir string) (backend.WAL, error) {
-					return backend.Open(ctx, backend.Config{Backend: "jsonl", Dir: dir, Sync: mode, Params: smallSegments})
-				},
-				OpenFS: func(ctx context.Context, fsys vfs.FS, dir string) (backend.WAL, error) {
-					return backend.Open(ctx, backend.Config{Backend: "jsonl", Dir: dir, Sync: mode, FS: fsys, Params: smallSegments})
-				},
-				Caps: conformance.Capabilities{AppendNotDurable: mode == backend.SyncNone},
+			conformance.RunWithEncryption(t, func(enc *backend.Encryption) conformance.Harness {
+				return conformance.Harness{
+					Open: func(ctx context.Context, dir string) (backend.WAL, error) {
+						return backend.Open(ctx, backend.Config{Encryption: enc, Backend: "jsonl", Dir: dir, Sync: mode})
+					},
+					OpenSmall: func(ctx context.Context, dir string) (backend.WAL, error) {
+						return backend.Open(ctx, backend.Config{Encryption: enc, Backend: "jsonl", Dir: dir, Sync: mode, Params: smallSegments})
+					},
+					OpenFS: func(ctx context.Context, fsys vfs.FS, dir string) (backend.WAL, error) {
+						return backend.Open(ctx, backend.Config{Encryption: enc, Backend: "jsonl", Dir: dir, Sync: mode, FS: fsys, Params: smallSegments})
+					},
+					Caps: conformance.Capabilities{AppendNotDurable: mode == backend.SyncNone},
+				}
 			})
 		})
 	}
