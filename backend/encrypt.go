@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 
@@ -43,7 +44,16 @@ const (
 	keyCheckLen = 4
 )
 
-var keyCheckLabel = []byte("nautilus key check v1")
+var (
+	keyCheckLabel = []byte("nautilus key check v1")
+	tagKeyLabel   = []byte("nautilus tag key v1")
+)
+
+func hmacOf(key, data []byte) []byte {
+	mac := hmac.New(sha256.New, key)
+	mac.Write(data)
+	return mac.Sum(nil)
+}
 
 // Cipher seals and opens records under an Encryption's keys. It is safe for
 // concurrent use.
@@ -54,8 +64,10 @@ type Cipher struct {
 }
 
 type sealKey struct {
+	id     string
 	header []byte // magic, version, id length, id, key check
 	aead   cipher.AEAD
+	tagKey []byte // HMAC key of Tags, derived so it is never the sealing key
 }
 
 // NewCipher checks enc and returns its Cipher; a nil enc gives a nil Cipher
@@ -73,11 +85,9 @@ func NewCipher(enc *Encryption) (*Cipher, error) {
 		if err != nil {
 			return nil, &KeyError{ID: k.ID, Reason: err.Error()}
 		}
-		mac := hmac.New(sha256.New, k.Secret)
-		mac.Write(keyCheckLabel)
 		h := append([]byte{sealMagic, sealVersion, byte(len(k.ID))}, k.ID...)
-		h = append(h, mac.Sum(nil)[:keyCheckLen]...)
-		c.keys[k.ID] = &sealKey{header: h, aead: aead}
+		h = append(h, hmacOf(k.Secret, keyCheckLabel)[:keyCheckLen]...)
+		c.keys[k.ID] = &sealKey{id: k.ID, header: h, aead: aead, tagKey: hmacOf(k.Secret, tagKeyLabel)}
 	}
 	c.active = c.keys[enc.Active]
 	return c, nil
@@ -109,26 +119,50 @@ func (c *Cipher) Seal(plaintext, bind []byte) ([]byte, error) {
 	return c.seal(make([]byte, 0, len(plaintext)+c.Overhead()), plaintext, bind, nonce), nil
 }
 
-func adFor(header, bind []byte) []byte {
-	ad := make([]byte, 0, len(header)+len(bind))
-	return append(append(ad, header...), bind...)
+// Tags returns keyed hashes of name, "<key id>:<hex HMAC-SHA256>", one per
+// configured key with the active key's first. A store keys a sealed value
+// by Tags(name)[0] instead of name, so the name (a session id) is never
+// stored, and finds values stored before a rotation under the other tags.
+func (c *Cipher) Tags(name []byte) []string {
+	tags := []string{c.active.tag(name)}
+	for _, k := range c.keys {
+		if k != c.active {
+			tags = append(tags, k.tag(name))
+		}
+	}
+	return tags
 }
 
-// Errors of Open that are not about keys; callers turn them into their own
-// *CorruptError with where the record is.
-var (
-	errNotSealed = errors.New("record is not encrypted (a log written without encryption: encrypt it with nautilus wal rekey)")
-	errForged    = errors.New("record fails authentication: altered, or moved from another index")
-)
+func (k *sealKey) tag(name []byte) string {
+	return k.id + ":" + hex.EncodeToString(hmacOf(k.tagKey, name))
+}
 
-// Open returns the plaintext of sealed, bound to bind, appended to dst. A
-// record under a key it lacks or under a different secret is a *KeyError
-// (Index unset); any other failure is errNotSealed or errForged, or a
-// format error.
-func (c *Cipher) Open(dst, sealed, bind []byte) ([]byte, error) {
+// KeyIDs returns the configured key ids.
+func (c *Cipher) KeyIDs() []string {
+	ids := make([]string, 0, len(c.keys))
+	for id := range c.keys {
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+// ReadsPlaintext reports Encryption.ReadPlaintext.
+func (c *Cipher) ReadsPlaintext() bool { return c.plain }
+
+// CheckKey checks that sealed was sealed under a configured key with the
+// configured secret, without opening it: a *KeyError when not, nil when it
+// was (or it is plaintext and the Cipher reads plaintext).
+func (c *Cipher) CheckKey(sealed []byte) error {
+	_, err := c.keyOf(sealed)
+	return err
+}
+
+// keyOf returns the key sealed is under and its header length; nil and no
+// error for plaintext the Cipher reads.
+func (c *Cipher) keyOf(sealed []byte) (*sealKey, error) {
 	if len(sealed) < 3 || sealed[0] != sealMagic || sealed[1] != sealVersion {
 		if c.plain {
-			return append(dst, sealed...), nil
+			return nil, nil
 		}
 		return nil, errNotSealed
 	}
@@ -145,6 +179,34 @@ func (c *Cipher) Open(dst, sealed, bind []byte) ([]byte, error) {
 	if !hmac.Equal(k.header[3+n:], sealed[3+n:hlen]) {
 		return nil, &KeyError{ID: id, Reason: "wrong key: the configured secret is not the one the record was sealed under"}
 	}
+	return k, nil
+}
+
+func adFor(header, bind []byte) []byte {
+	ad := make([]byte, 0, len(header)+len(bind))
+	return append(append(ad, header...), bind...)
+}
+
+// Errors of Open that are not about keys; callers turn them into their own
+// *CorruptError with where the record is.
+var (
+	errNotSealed = errors.New("not encrypted: written before encryption was turned on")
+	errForged    = errors.New("record fails authentication: altered, or moved from another index")
+)
+
+// Open returns the plaintext of sealed, bound to bind, appended to dst. A
+// record under a key it lacks or under a different secret is a *KeyError
+// (Index unset); any other failure is errNotSealed or errForged, or a
+// format error.
+func (c *Cipher) Open(dst, sealed, bind []byte) ([]byte, error) {
+	k, err := c.keyOf(sealed)
+	if err != nil {
+		return nil, err
+	}
+	if k == nil {
+		return append(dst, sealed...), nil
+	}
+	hlen := len(k.header)
 	nonce := sealed[hlen : hlen+chacha20poly1305.NonceSizeX]
 	out, err := k.aead.Open(dst, nonce, sealed[hlen+chacha20poly1305.NonceSizeX:], adFor(k.header, bind))
 	if err != nil {
@@ -228,7 +290,11 @@ func (e *encryptedWAL) Replay(ctx context.Context, from uint64, fn func(index ui
 				ke.Index = index
 				return ke
 			}
-			return &CorruptError{Offset: -1, Index: index, Reason: "encrypted record: " + err.Error()}
+			reason := "encrypted record: " + err.Error()
+			if errors.Is(err, errNotSealed) {
+				reason += " (encrypt the log with nautilus wal rekey)"
+			}
+			return &CorruptError{Offset: -1, Index: index, Reason: reason}
 		}
 		return fn(index, plain)
 	})
