@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"net"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -45,6 +46,8 @@ func TestExitStatusConvention(t *testing.T) {
 	require.NoError(t, err)
 	defer w.Close()
 	held := []string{"--backend", "jsonl", "--dir", walDir}
+	keyFile := filepath.Join(dir, "k1.key")
+	require.NoError(t, os.WriteFile(keyFile, bytes.Repeat([]byte{1}, backend.KeySize), 0o600))
 
 	walUsage := func(sub string) []usageCase {
 		d := t.TempDir()
@@ -87,6 +90,10 @@ func TestExitStatusConvention(t *testing.T) {
 		{"wal verify", walUsage("verify"), held},
 		{"wal repair", append(walUsage("repair"), usageCase{[]string{"--backend", "jsonl", "--dir", dir, "--truncate-after-corruption=perhaps"}, `invalid boolean value "perhaps"`}), held},
 		{"wal stats", walUsage("stats"), held},
+		{"wal rekey", append(walUsage("rekey"),
+			usageCase{[]string{"--backend", "jsonl", "--dir", dir, "--key", "k1"}, `invalid value "k1" for flag -key: want ID=file:PATH or ID=env:VAR`},
+			usageCase{[]string{"--backend", "jsonl", "--dir", dir, "--key", "k1=file:" + keyFile, "--active", "k9"}, `"k9": the active key is not among the configured keys`},
+		), append(slices.Clone(held), "--key", "k1=file:"+keyFile)},
 	} {
 		t.Run(strings.TrimSpace("nautilus "+tc.cmd), func(t *testing.T) {
 			cmd := strings.Fields(tc.cmd)
@@ -122,6 +129,6 @@ func TestExitStatusConventionCoversEveryCommand(t *testing.T) {
 		names = append(names, "wal "+name)
 	}
 	slices.Sort(names)
-	require.Equal(t, []string{"serve", "wal", "wal dump", "wal repair", "wal stats", "wal verify"}, names,
+	require.Equal(t, []string{"serve", "wal", "wal dump", "wal rekey", "wal repair", "wal stats", "wal verify"}, names,
 		"a new command needs its rows in TestExitStatusConvention")
 }
