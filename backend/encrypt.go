@@ -99,14 +99,15 @@ func (c *Cipher) Overhead() int {
 }
 
 // seal appends the sealed record of plaintext, bound to bind, to dst. nonce
-// must be chacha20poly1305.NonceSizeX fresh random bytes.
-func (c *Cipher) seal(dst, plaintext, bind, nonce []byte) []byte {
+// must be chacha20poly1305.NonceSizeX fresh random bytes; scratch holds the
+// associated data, reused across calls.
+func (c *Cipher) seal(dst, plaintext, bind, nonce []byte, scratch *[]byte) []byte {
 	k := c.active
 	start := len(dst)
 	dst = append(dst, k.header...)
 	dst = append(dst, nonce...)
-	ad := adFor(k.header, bind)
-	return k.aead.Seal(dst, dst[start+len(k.header):], plaintext, ad)
+	*scratch = append(append((*scratch)[:0], k.header...), bind...)
+	return k.aead.Seal(dst, dst[start+len(k.header):], plaintext, *scratch)
 }
 
 // Seal returns plaintext sealed under the active key, bound to bind (the
@@ -116,7 +117,8 @@ func (c *Cipher) Seal(plaintext, bind []byte) ([]byte, error) {
 	if _, err := rand.Read(nonce); err != nil {
 		return nil, fmt.Errorf("wal: draw nonce: %w", err)
 	}
-	return c.seal(make([]byte, 0, len(plaintext)+c.Overhead()), plaintext, bind, nonce), nil
+	var ad []byte
+	return c.seal(make([]byte, 0, len(plaintext)+c.Overhead()), plaintext, bind, nonce, &ad), nil
 }
 
 // Tags returns keyed hashes of name, "<key id>:<hex HMAC-SHA256>", one per
@@ -182,11 +184,6 @@ func (c *Cipher) keyOf(sealed []byte) (*sealKey, error) {
 	return k, nil
 }
 
-func adFor(header, bind []byte) []byte {
-	ad := make([]byte, 0, len(header)+len(bind))
-	return append(append(ad, header...), bind...)
-}
-
 // Errors of Open that are not about keys; callers turn them into their own
 // *CorruptError with where the record is.
 var (
@@ -199,6 +196,12 @@ var (
 // (Index unset); any other failure is errNotSealed or errForged, or a
 // format error.
 func (c *Cipher) Open(dst, sealed, bind []byte) ([]byte, error) {
+	var ad []byte
+	return c.open(dst, sealed, bind, &ad)
+}
+
+// open is Open building the associated data in scratch, reused across calls.
+func (c *Cipher) open(dst, sealed, bind []byte, scratch *[]byte) ([]byte, error) {
 	k, err := c.keyOf(sealed)
 	if err != nil {
 		return nil, err
@@ -208,7 +211,8 @@ func (c *Cipher) Open(dst, sealed, bind []byte) ([]byte, error) {
 	}
 	hlen := len(k.header)
 	nonce := sealed[hlen : hlen+chacha20poly1305.NonceSizeX]
-	out, err := k.aead.Open(dst, nonce, sealed[hlen+chacha20poly1305.NonceSizeX:], adFor(k.header, bind))
+	*scratch = append(append((*scratch)[:0], k.header...), bind...)
+	out, err := k.aead.Open(dst, nonce, sealed[hlen+chacha20poly1305.NonceSizeX:], *scratch)
 	if err != nil {
 		return nil, errForged
 	}
@@ -225,11 +229,13 @@ func walBind(buf []byte, index uint64) []byte {
 // The wrapper calls Append, Sync and TruncateFront one at a time, so last,
 // the driver's last index, tells Append each record's index.
 type encryptedWAL struct {
-	inner WAL
-	c     *Cipher
-	last  uint64
-	buf   []byte   // the sealed records of the Append in progress
-	recs  [][]byte // views into buf
+	inner  WAL
+	c      *Cipher
+	last   uint64
+	buf    []byte   // the sealed records of the Append in progress
+	recs   [][]byte // views into buf
+	nonces []byte   // one draw of random nonces per Append
+	ad     []byte   // associated data of the record being sealed
 }
 
 // wrapWAL puts c in front of inner, whose bounds are first and last, and
@@ -250,7 +256,11 @@ func (c *Cipher) wrapWAL(ctx context.Context, inner WAL, first, last uint64) (WA
 }
 
 func (e *encryptedWAL) Append(ctx context.Context, data ...[]byte) (uint64, error) {
-	nonces := make([]byte, len(data)*chacha20poly1305.NonceSizeX)
+	n := len(data) * chacha20poly1305.NonceSizeX
+	if cap(e.nonces) < n {
+		e.nonces = make([]byte, n)
+	}
+	nonces := e.nonces[:n]
 	if _, err := rand.Read(nonces); err != nil {
 		return 0, fmt.Errorf("wal: draw nonces: %w", err)
 	}
@@ -266,7 +276,7 @@ func (e *encryptedWAL) Append(ctx context.Context, data ...[]byte) (uint64, erro
 	for i, d := range data {
 		start := len(buf)
 		nonce := nonces[i*chacha20poly1305.NonceSizeX : (i+1)*chacha20poly1305.NonceSizeX]
-		buf = e.c.seal(buf, d, walBind(bind[:0], e.last+1+uint64(i)), nonce)
+		buf = e.c.seal(buf, d, walBind(bind[:0], e.last+1+uint64(i)), nonce, &e.ad)
 		recs = append(recs, buf[start:len(buf):len(buf)])
 	}
 	e.buf, e.recs = buf, recs
@@ -279,11 +289,11 @@ func (e *encryptedWAL) Append(ctx context.Context, data ...[]byte) (uint64, erro
 }
 
 func (e *encryptedWAL) Replay(ctx context.Context, from uint64, fn func(index uint64, data []byte) error) error {
-	var plain, bind []byte
+	var plain, bind, ad []byte
 	return e.inner.Replay(ctx, from, func(index uint64, sealed []byte) error {
 		bind = walBind(bind, index)
 		var err error
-		plain, err = e.c.Open(plain[:0], sealed, bind)
+		plain, err = e.c.open(plain[:0], sealed, bind, &ad)
 		if err != nil {
 			var ke *KeyError
 			if errors.As(err, &ke) {
