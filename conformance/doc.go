@@ -37,6 +37,11 @@
 // files the backend did not write (empty, random, another backend's log) in
 // the directory. Bench measures a backend with the same Harness.
 //
+// RunWithEncryption runs the whole suite twice: on the plain log and, in a
+// subtest "encrypted", with Config.Encryption set from TestEncryption, where
+// the encrypted_at_rest case also checks that no record's bytes reach any
+// file. The built-in backends run it that way.
+//
 // # Harness
 //
 // Only Harness.Open is required. The crash cases run a workload of 20
