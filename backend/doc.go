@@ -44,6 +44,19 @@
 // record after damage with Damage.Observe, gets torn writes within a
 // multi-page write told from corruption of durable records.
 //
+// # Encryption
+//
+// With Config.Encryption set, Open seals every record before the driver sees
+// it, so no driver holds plaintext: XChaCha20-Poly1305 under the active key,
+// a fresh random 24-byte nonce per record, and the record's index (with the
+// header naming the key) as associated data, so a record moved to another
+// index fails to open. Every key in Encryption.Keys opens; LoadKeys reads
+// them from files or env vars. A record under a key not configured, or under
+// a different secret, is ErrKey (*KeyError naming the key id); an altered or
+// moved one is ErrCorrupt; a record written without encryption is refused as
+// corrupt unless Encryption.ReadPlaintext. The format is in encrypt.go and
+// docs/design.md.
+//
 // # Operator tools
 //
 // A driver may offer the operator tools (package waltool, `nautilus wal`)
@@ -93,7 +106,8 @@
 //
 // ErrClosed, ErrCorrupt (with *CorruptError naming file, offset, key, index),
 // ErrOutOfRange and ErrLocked are the contract's sentinels; test with
-// errors.Is. ErrForeignFile is wrapped by the *fs.PathError naming a file in
+// errors.Is. ErrKey (with *KeyError naming the key id) is a missing or wrong
+// encryption key. ErrForeignFile is wrapped by the *fs.PathError naming a file in
 // Dir that the driver did not write.
 // Upstream errors are wrapped, so errors.As still reaches them; an I/O error
 // such as ENOSPC satisfies errors.Is(err, syscall.ENOSPC).

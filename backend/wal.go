@@ -85,6 +85,9 @@ type Config struct {
 	// a mode lacking the owner's bits is an error. The umask can only narrow
 	// them; the lock file stays 0600.
 	FileMode, DirMode os.FileMode
+	// Encryption, when set, seals every record before the driver sees it
+	// (see Encryption); nil stores records as they are.
+	Encryption *Encryption
 }
 
 // Modes returns the permission bits for the files and directories a WAL

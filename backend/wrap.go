@@ -47,6 +47,10 @@ func OpenDriver(ctx context.Context, d Driver, cfg Config) (WAL, error) {
 	if err != nil {
 		return nil, err
 	}
+	ciph, err := NewCipher(cfg.Encryption)
+	if err != nil {
+		return nil, err
+	}
 
 	if err := checkModes(cfg); err != nil {
 		return nil, err
@@ -70,6 +74,9 @@ func OpenDriver(ctx context.Context, d Driver, cfg Config) (WAL, error) {
 	first, last, err := inner.Bounds(ctx)
 	if err == nil && first > last+1 {
 		err = fmt.Errorf("backend %s: driver reports bounds first %d > last+1 %d", cfg.Backend, first, last+1)
+	}
+	if err == nil && ciph != nil {
+		inner, err = ciph.wrapWAL(ctx, inner, first, last) // inner is still closable on error
 	}
 	if err != nil {
 		inner.Close()

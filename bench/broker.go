@@ -59,7 +59,7 @@ func brokerRows(o Options, subjects []subject, run int) []row {
 				rows = append(rows, noWAL)
 			}
 			for _, s := range subjects {
-				if s.baseline {
+				if s.baseline || s.encrypted { // the broker reads keys from files, not from walbench
 					continue
 				}
 				for _, m := range []string{BrokerSyncWAL, BrokerSyncWALAudit, BrokerAsyncWAL} {

@@ -37,7 +37,9 @@ type storeOptions struct {
 type subject struct {
 	name     string
 	baseline bool
-	open     func(ctx context.Context, o storeOptions) (store, error)
+	// encrypted: a backend opened with Config.Encryption (EncryptedSuffix).
+	encrypted bool
+	open      func(ctx context.Context, o storeOptions) (store, error)
 }
 
 // errUnsupported marks a workload a baseline has no equivalent for.
@@ -70,6 +72,11 @@ func plainFile(name string) bool { return name == Fdatasync || name == Fdatasync
 // registered backends, in the order rows are shown.
 func Subjects() []string {
 	names := append([]string{Fdatasync, FdatasyncPrealloc, TidwallRaw, PebbleRaw, BboltRaw}, backend.Drivers()...)
+	for _, enc := range encryptedSubjects {
+		if base, _ := encryptedBase(enc); slices.Contains(backend.Drivers(), base) {
+			names = append(names, enc)
+		}
+	}
 	return orderSubjects(names)
 }
 
@@ -128,7 +135,12 @@ func lookupSubject(name string) (subject, error) {
 	}
 	if slices.Contains(backend.Drivers(), name) {
 		return subject{name: name, open: func(ctx context.Context, o storeOptions) (store, error) {
-			return openFramework(ctx, name, o)
+			return openFramework(ctx, name, o, nil)
+		}}, nil
+	}
+	if base, ok := encryptedBase(name); ok && slices.Contains(backend.Drivers(), base) {
+		return subject{name: name, encrypted: true, open: func(ctx context.Context, o storeOptions) (store, error) {
+			return openFramework(ctx, base, o, benchEncryption())
 		}}, nil
 	}
 	return subject{}, fmt.Errorf("unknown backend %q (known: %v)", name, Subjects())
@@ -158,9 +170,9 @@ type framework struct {
 	count   *commitCounter
 }
 
-func openFramework(ctx context.Context, name string, o storeOptions) (store, error) {
+func openFramework(ctx context.Context, name string, o storeOptions, enc *backend.Encryption) (store, error) {
 	c := &commitCounter{}
-	w, err := backend.Open(ctx, backend.Config{Backend: name, Dir: o.dir, Sync: o.sync, Observer: c})
+	w, err := backend.Open(ctx, backend.Config{Backend: name, Dir: o.dir, Sync: o.sync, Observer: c, Encryption: enc})
 	if err != nil {
 		return nil, err
 	}

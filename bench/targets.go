@@ -132,7 +132,8 @@ func EvaluateTargets(rows []Result) []Target {
 	} else {
 		none.Status, none.Note = Missing, "needs -sync none -size 200 -batch 1 with the jsonl row"
 	}
-	return append(out, none)
+	out = append(out, none)
+	return append(out, encryptionTargets(f)...)
 }
 
 // replayTarget is jsonl's replay rate, computed from a row of at least

@@ -92,7 +92,8 @@ type Broker struct {
 	async      bool
 	metrics    *metrics
 	ids        *identities
-	tokens     *identity.Tokens // nil with session tokens off
+	tokens     *identity.Tokens    // nil with session tokens off
+	enc        *backend.Encryption // nil with persistence.encryption off
 
 	sessMu   sync.Mutex
 	sessions map[string]*session
@@ -155,6 +156,9 @@ func New(ctx context.Context, cfg Config, opts *Options) (*Broker, error) {
 		return nil, err
 	}
 	b.metrics = m
+	if b.enc, err = cfg.Persistence.Encryption.load(); err != nil {
+		return nil, err
+	}
 
 	if err := b.openStore(ctx); err != nil {
 		return nil, err
@@ -207,7 +211,7 @@ func (b *Broker) openStore(ctx context.Context) error {
 		if err := writableDir(filepath.Dir(path)); err != nil {
 			return &ConfigError{Key: "session_store.sqlite_path", Err: err}
 		}
-		s, err := OpenSQLiteStore(ctx, path)
+		s, err := OpenEncryptedSQLiteStore(ctx, path, b.enc)
 		if err != nil {
 			return err
 		}
@@ -223,12 +227,13 @@ func (b *Broker) openWAL(ctx context.Context) error {
 	}
 	sync, _ := backend.ParseSyncMode(p.WALSync) // checked by Validate
 	w, err := backend.Open(ctx, backend.Config{
-		Backend:  p.WALBackend,
-		Dir:      p.WALPath,
-		Sync:     sync,
-		Params:   p.WALParams,
-		Logger:   b.log,
-		Observer: b.opts.WALObserver,
+		Backend:    p.WALBackend,
+		Dir:        p.WALPath,
+		Sync:       sync,
+		Params:     p.WALParams,
+		Logger:     b.log,
+		Observer:   b.opts.WALObserver,
+		Encryption: b.enc,
 	})
 	if err != nil {
 		var perr *backend.ParamError

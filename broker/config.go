@@ -68,6 +68,9 @@ type PersistenceConfig struct {
 	WALBackend string            `yaml:"wal_backend"` // default jsonl
 	WALSync    string            `yaml:"wal_sync"`    // "always" (default) or "none"
 	WALParams  map[string]string `yaml:"wal_params"`
+	// Encryption, when set, seals the WAL's records and the session store's
+	// states; nil stores them as they are.
+	Encryption *EncryptionConfig `yaml:"encryption"`
 }
 
 // Persistence modes.
@@ -152,6 +155,8 @@ func (c Config) withDefaults() Config {
 func (c Config) resolvePaths(dir string) Config {
 	paths := []*string{&c.SessionStore.SQLitePath, &c.Persistence.WALPath, &c.Audit.Path,
 		&c.API.TLS.CertFile, &c.API.TLS.KeyFile, &c.API.TLS.ClientCAFile}
+	c.Persistence.Encryption = c.Persistence.Encryption.clone() // resolved here, not in the caller's copy
+	paths = append(paths, c.Persistence.Encryption.keyPaths()...)
 	for _, p := range append(paths, c.secretPaths()...) {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(dir, *p)

@@ -76,7 +76,7 @@ func TestLoadConfigErrorMessages(t *testing.T) {
 		{"sources: [{id: {a: 1}}]", `nautilus.yaml:1: sources[0].id: want a string, got a mapping`},
 		{"sources: [{rows: [1]}]", `nautilus.yaml:1: sources[0].rows[0]: want a mapping, got "1"`},
 		{"persistence:\n  wal_params: {segment_bytes: [1]}\n", `nautilus.yaml:2: persistence.wal_params.segment_bytes: want a string, got a list`},
-		{"persistence:\n  wal_backnd: jsonl\n", `nautilus.yaml:2: persistence.wal_backnd: unknown key; known keys here: mode, wal_backend,`},
+		{"persistence:\n  wal_backnd: jsonl\n", `nautilus.yaml:2: persistence.wal_backnd: unknown key; known keys here: encryption, mode, wal_backend,`},
 		{"sources: []\npersistence:\n  mode: fast\n", `nautilus.yaml:3: persistence.mode: unknown mode "fast" (want synchronous or async)`},
 		{"persistence:\n  wal_path: ${NAUTILUS_TEST_UNSET}\n", `nautilus.yaml:2: persistence.wal_path: environment variable NAUTILUS_TEST_UNSET is not set`},
 		{"persistence:\n  wal_enabled: true\n  wal_params:\n    segment_bytez: 1\n",

@@ -3,13 +3,13 @@ package broker
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
 	"os"
 	"time"
 
+	"github.com/nautilus-go/nautilus/backend"
 	"github.com/nautilus-go/nautilus/backend/vfs"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver (pure Go)
@@ -24,9 +24,15 @@ import (
 // with the WAL off the store is the only copy, so a commit must be durable
 // when it is acknowledged. Writers take the lock up front (BEGIN IMMEDIATE)
 // and wait up to the busy timeout for each other instead of failing.
+//
+// Opened with encryption, the state column holds each state sealed under
+// the active key with its session id as associated data, and the
+// session_id column a keyed hash of the id, never the id (see
+// OpenEncryptedSQLiteStore); the checkpoint stays readable.
 type SQLiteStore struct {
-	db   *sql.DB
-	path string
+	db    *sql.DB
+	path  string
+	codec stateCodec
 }
 
 // sqliteBusyTimeout is how long a writer waits for another's transaction.
@@ -46,6 +52,18 @@ CREATE TABLE IF NOT EXISTS nautilus_wal_checkpoint (
 
 // OpenSQLiteStore opens (creating if missing) the database at path.
 func OpenSQLiteStore(ctx context.Context, path string) (*SQLiteStore, error) {
+	return OpenEncryptedSQLiteStore(ctx, path, nil)
+}
+
+// OpenEncryptedSQLiteStore opens the database at path sealing every state
+// under enc (nil: none). It checks the key of the most recently saved
+// state, so a missing or wrong key fails here with backend.ErrKey naming the
+// key id.
+func OpenEncryptedSQLiteStore(ctx context.Context, path string, enc *backend.Encryption) (*SQLiteStore, error) {
+	c, err := backend.NewCipher(enc)
+	if err != nil {
+		return nil, fmt.Errorf("broker: session store %s: %w", path, err)
+	}
 	q := url.Values{}
 	q.Set("_journal_mode", "WAL")
 	q.Set("_synchronous", "FULL")
@@ -58,8 +76,12 @@ func OpenSQLiteStore(ctx context.Context, path string) (*SQLiteStore, error) {
 	if err != nil {
 		return nil, fmt.Errorf("broker: open session store %s: %w", path, err)
 	}
-	s := &SQLiteStore{db: db, path: path}
-	if err := s.init(ctx); err != nil {
+	s := &SQLiteStore{db: db, path: path, codec: stateCodec{cipher: c}}
+	err = s.init(ctx)
+	if err == nil && c != nil {
+		err = s.checkKey(ctx)
+	}
+	if err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -76,6 +98,42 @@ func createPrivate(path string) error {
 		return err
 	}
 	return f.Close()
+}
+
+// checkKey checks that every state is filed under a configured key and
+// that the most recently saved one was sealed with its secret (session ids
+// are not stored, so no state can be opened here). A state under a key no
+// longer configured would otherwise be silently missed, as a new session.
+func (s *SQLiteStore) checkKey(ctx context.Context) error {
+	rows, err := s.db.QueryContext(ctx, `SELECT session_id FROM nautilus_session_state`)
+	if err != nil {
+		return fmt.Errorf("broker: session store %s: %w", s.path, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var key string
+		if err := rows.Scan(&key); err != nil {
+			return fmt.Errorf("broker: session store %s: %w", s.path, err)
+		}
+		if err := s.codec.checkRowKey(key); err != nil {
+			return fmt.Errorf("broker: session store %s: %w", s.path, err)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("broker: session store %s: %w", s.path, err)
+	}
+	var data []byte
+	err = s.db.QueryRowContext(ctx, `SELECT state FROM nautilus_session_state ORDER BY updated_at DESC LIMIT 1`).Scan(&data)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("broker: session store %s: %w", s.path, err)
+	}
+	if err := s.codec.cipher.CheckKey(data); err != nil {
+		return fmt.Errorf("broker: session store %s: %w", s.path, err)
+	}
+	return nil
 }
 
 func (s *SQLiteStore) init(ctx context.Context) error {
@@ -98,15 +156,21 @@ func (s *SQLiteStore) init(ctx context.Context) error {
 
 // Load implements Store.
 func (s *SQLiteStore) Load(ctx context.Context, sessionID string) (State, bool, error) {
-	var data string
-	err := s.db.QueryRowContext(ctx, `SELECT state FROM nautilus_session_state WHERE session_id = ?`, sessionID).Scan(&data)
+	var data []byte
+	err := sql.ErrNoRows
+	for _, key := range s.codec.rowKeys(sessionID) {
+		err = s.db.QueryRowContext(ctx, `SELECT state FROM nautilus_session_state WHERE session_id = ?`, key).Scan(&data)
+		if !errors.Is(err, sql.ErrNoRows) {
+			break
+		}
+	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return State{}, false, nil
 	}
 	if err != nil {
 		return State{}, false, fmt.Errorf("broker: session store %s: load %q: %w", s.path, sessionID, err)
 	}
-	st, err := decodeState(sessionID, []byte(data))
+	st, err := s.codec.decode(sessionID, data)
 	if err != nil {
 		return State{}, false, fmt.Errorf("%w (in %s)", err, s.path)
 	}
@@ -122,14 +186,24 @@ func (s *SQLiteStore) Save(ctx context.Context, states []SessionState, checkpoin
 	}
 	defer tx.Rollback()
 	for _, st := range states {
-		b, err := json.Marshal(st.State)
+		b, err := s.codec.encode(st.SessionID, st.State)
 		if err != nil {
-			return fmt.Errorf("broker: encode state of session %q: %w", st.SessionID, err)
+			return err
 		}
+		var state any = string(b) // JSON as TEXT, as stores without encryption have it
+		if s.codec.cipher != nil {
+			state = b // sealed bytes as a BLOB
+		}
+		keys := s.codec.rowKeys(st.SessionID)
 		if _, err := tx.ExecContext(ctx, `INSERT INTO nautilus_session_state (session_id, state, updated_at) VALUES (?, ?, ?)
 			ON CONFLICT (session_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at`,
-			st.SessionID, string(b), now); err != nil {
+			keys[0], state, now); err != nil {
 			return fmt.Errorf("broker: session store %s: save %q: %w", s.path, st.SessionID, err)
+		}
+		for _, old := range keys[1:] {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM nautilus_session_state WHERE session_id = ?`, old); err != nil {
+				return fmt.Errorf("broker: session store %s: save %q: drop its copy under an older key: %w", s.path, st.SessionID, err)
+			}
 		}
 	}
 	if checkpoint > 0 {

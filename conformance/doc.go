@@ -39,6 +39,11 @@
 // 0700 directories, under umask 022; Harness.FileMode and DirMode declare a
 // harness that widens them). Bench measures a backend with the same Harness.
 //
+// RunWithEncryption runs the whole suite twice: on the plain log and, in a
+// subtest "encrypted", with Config.Encryption set from TestEncryption, where
+// the encrypted_at_rest case also checks that no record's bytes reach any
+// file. The built-in backends run it that way.
+//
 // # Harness
 //
 // Only Harness.Open is required. The crash cases run a workload of 20

@@ -60,6 +60,9 @@ type Capabilities struct {
 	// grow its heap, so the process deadlocks. Their FUSE subtests skip.
 	// power_loss_every_sync serves FUSE from a child process and runs.
 	MapsFiles bool
+	// Encrypted: the harness opens every log with Config.Encryption set
+	// (see RunWithEncryption), so the encrypted_at_rest case runs.
+	Encrypted bool
 	// Skip maps a case name to why the backend's library cannot pass it; the
 	// case skips with that reason. For limitations of a library only, never
 	// for a bug of the backend. A name that is no case fails Run.

@@ -11,3 +11,7 @@ import (
 func VerifyCopy(ctx context.Context, cfg backend.Config) (Report, error) {
 	return check(ctx, cfg, true)
 }
+
+// SetBeforeSwap makes Rekey call f once the new log is durable, before the
+// swap, and stop there when f fails.
+func SetBeforeSwap(f func() error) { beforeSwap = f }

@@ -23,15 +23,17 @@ import (
 func TestConformance(t *testing.T) {
 	for _, mode := range []backend.SyncMode{backend.SyncAlways, backend.SyncNone} {
 		t.Run(mode.String(), func(t *testing.T) {
-			conformance.Run(t, conformance.Harness{
-				Open: func(ctx context.Context, dir string) (backend.WAL, error) {
-					return backend.Open(ctx, backend.Config{Backend: "bbolt", Dir: dir, Sync: mode})
-				},
-				OpenSmall: func(ctx context.Context, dir string) (backend.WAL, error) {
-					return backend.Open(ctx, backend.Config{Backend: "bbolt", Dir: dir, Sync: mode,
-						Params: map[string]string{bbolt.ParamInitialMmapSize: "32768"}})
-				},
-				Caps: conformance.Capabilities{AppendNotDurable: mode == backend.SyncNone, MapsFiles: true, Skip: skips(mode)},
+			conformance.RunWithEncryption(t, func(enc *backend.Encryption) conformance.Harness {
+				return conformance.Harness{
+					Open: func(ctx context.Context, dir string) (backend.WAL, error) {
+						return backend.Open(ctx, backend.Config{Encryption: enc, Backend: "bbolt", Dir: dir, Sync: mode})
+					},
+					OpenSmall: func(ctx context.Context, dir string) (backend.WAL, error) {
+						return backend.Open(ctx, backend.Config{Encryption: enc, Backend: "bbolt", Dir: dir, Sync: mode,
+							Params: map[string]string{bbolt.ParamInitialMmapSize: "32768"}})
+					},
+					Caps: conformance.Capabilities{AppendNotDurable: mode == backend.SyncNone, MapsFiles: true, Skip: skips(mode)},
+				}
 			})
 		})
 	}

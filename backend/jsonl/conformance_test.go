@@ -44,17 +44,19 @@ func TestConformance(t *testing.T) {
 			}
 		}
 		t.Run(name, func(t *testing.T) {
-			conformance.Run(t, conformance.Harness{
-				Open: func(ctx context.Context, dir string) (backend.WAL, error) {
-					return backend.Open(ctx, backend.Config{Backend: "jsonl", Dir: dir, Sync: v.mode, Params: v.params})
-				},
-				OpenSmall: func(ctx context.Context, dir string) (backend.WAL, error) {
-					return backend.Open(ctx, backend.Config{Backend: "jsonl", Dir: dir, Sync: v.mode, Params: smallSegments(v.params)})
-				},
-				OpenFS: func(ctx context.Context, fsys vfs.FS, dir string) (backend.WAL, error) {
-					return backend.Open(ctx, backend.Config{Backend: "jsonl", Dir: dir, Sync: v.mode, FS: fsys, Params: smallSegments(v.params)})
-				},
-				Caps: conformance.Capabilities{AppendNotDurable: v.mode == backend.SyncNone},
+			conformance.RunWithEncryption(t, func(enc *backend.Encryption) conformance.Harness {
+				return conformance.Harness{
+					Open: func(ctx context.Context, dir string) (backend.WAL, error) {
+						return backend.Open(ctx, backend.Config{Encryption: enc, Backend: "jsonl", Dir: dir, Sync: v.mode, Params: v.params})
+					},
+					OpenSmall: func(ctx context.Context, dir string) (backend.WAL, error) {
+						return backend.Open(ctx, backend.Config{Encryption: enc, Backend: "jsonl", Dir: dir, Sync: v.mode, Params: smallSegments(v.params)})
+					},
+					OpenFS: func(ctx context.Context, fsys vfs.FS, dir string) (backend.WAL, error) {
+						return backend.Open(ctx, backend.Config{Encryption: enc, Backend: "jsonl", Dir: dir, Sync: v.mode, FS: fsys, Params: smallSegments(v.params)})
+					},
+					Caps: conformance.Capabilities{AppendNotDurable: v.mode == backend.SyncNone},
+				}
 			})
 		})
 	}

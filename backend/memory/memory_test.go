@@ -14,11 +14,13 @@ import (
 func TestConformance(t *testing.T) {
 	for _, mode := range []backend.SyncMode{backend.SyncAlways, backend.SyncNone} {
 		t.Run(mode.String(), func(t *testing.T) {
-			conformance.Run(t, conformance.Harness{
-				Open: func(ctx context.Context, dir string) (backend.WAL, error) {
-					return backend.Open(ctx, backend.Config{Backend: "memory", Dir: dir, Sync: mode})
-				},
-				Caps: conformance.Capabilities{NotPersistent: true},
+			conformance.RunWithEncryption(t, func(enc *backend.Encryption) conformance.Harness {
+				return conformance.Harness{
+					Open: func(ctx context.Context, dir string) (backend.WAL, error) {
+						return backend.Open(ctx, backend.Config{Encryption: enc, Backend: "memory", Dir: dir, Sync: mode})
+					},
+					Caps: conformance.Capabilities{NotPersistent: true},
+				}
 			})
 		})
 	}

@@ -16,16 +16,18 @@ import (
 func TestConformance(t *testing.T) {
 	for _, mode := range []backend.SyncMode{backend.SyncAlways, backend.SyncNone} {
 		t.Run(mode.String(), func(t *testing.T) {
-			conformance.Run(t, conformance.Harness{
-				Open: func(ctx context.Context, dir string) (backend.WAL, error) {
-					return backend.Open(ctx, backend.Config{Backend: "pebble", Dir: dir, Sync: mode})
-				},
-				Caps: conformance.Capabilities{
-					AppendNotDurable: mode == backend.SyncNone,
-					Skip: map[string]string{
-						"crash_during_recovery": "pebble.Open never returns when the disk fails while it flushes the replayed WAL: it retries the flush without end (\"background error: creating object N.sst: input/output error\")",
+			conformance.RunWithEncryption(t, func(enc *backend.Encryption) conformance.Harness {
+				return conformance.Harness{
+					Open: func(ctx context.Context, dir string) (backend.WAL, error) {
+						return backend.Open(ctx, backend.Config{Encryption: enc, Backend: "pebble", Dir: dir, Sync: mode})
 					},
-				},
+					Caps: conformance.Capabilities{
+						AppendNotDurable: mode == backend.SyncNone,
+						Skip: map[string]string{
+							"crash_during_recovery": "pebble.Open never returns when the disk fails while it flushes the replayed WAL: it retries the flush without end (\"background error: creating object N.sst: input/output error\")",
+						},
+					},
+				}
 			})
 		})
 	}

@@ -16,15 +16,17 @@ import (
 func TestConformance(t *testing.T) {
 	for _, mode := range []backend.SyncMode{backend.SyncAlways, backend.SyncNone} {
 		t.Run(mode.String(), func(t *testing.T) {
-			conformance.Run(t, conformance.Harness{
-				Open: func(ctx context.Context, dir string) (backend.WAL, error) {
-					return backend.Open(ctx, backend.Config{Backend: "tidwall", Dir: dir, Sync: mode})
-				},
-				OpenSmall: func(ctx context.Context, dir string) (backend.WAL, error) {
-					return backend.Open(ctx, backend.Config{Backend: "tidwall", Dir: dir, Sync: mode,
-						Params: map[string]string{tidwall.ParamSegmentSize: "1KiB"}})
-				},
-				Caps: conformance.Capabilities{AppendNotDurable: mode == backend.SyncNone},
+			conformance.RunWithEncryption(t, func(enc *backend.Encryption) conformance.Harness {
+				return conformance.Harness{
+					Open: func(ctx context.Context, dir string) (backend.WAL, error) {
+						return backend.Open(ctx, backend.Config{Encryption: enc, Backend: "tidwall", Dir: dir, Sync: mode})
+					},
+					OpenSmall: func(ctx context.Context, dir string) (backend.WAL, error) {
+						return backend.Open(ctx, backend.Config{Encryption: enc, Backend: "tidwall", Dir: dir, Sync: mode,
+							Params: map[string]string{tidwall.ParamSegmentSize: "1KiB"}})
+					},
+					Caps: conformance.Capabilities{AppendNotDurable: mode == backend.SyncNone},
+				}
 			})
 		})
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"net"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -63,6 +64,8 @@ func TestExitStatusConvention(t *testing.T) {
 			{[]string{"--path", d, "extra"}, `nautilus audit ` + sub + `: unexpected argument "extra"`},
 		}
 	}
+	keyFile := filepath.Join(dir, "k1.key")
+	require.NoError(t, os.WriteFile(keyFile, bytes.Repeat([]byte{1}, backend.KeySize), 0o600))
 
 	walUsage := func(sub string) []usageCase {
 		d := t.TempDir()
@@ -111,6 +114,10 @@ func TestExitStatusConvention(t *testing.T) {
 		}, nil},
 		{"audit verify", append(auditUsage("verify"), usageCase{[]string{"--path", dir, "--anchor", "7"}, `invalid value "7" for flag -anchor: audit: anchor "7": want SEQ:SHA256`}), heldAudit},
 		{"audit tail", append(auditUsage("tail"), usageCase{[]string{"--path", dir, "-n", "-1"}, `invalid value "-1" for flag -n: want a count, 0 or more`}), heldAudit},
+		{"wal rekey", append(walUsage("rekey"),
+			usageCase{[]string{"--backend", "jsonl", "--dir", dir, "--key", "k1"}, `invalid value "k1" for flag -key: want ID=file:PATH or ID=env:VAR`},
+			usageCase{[]string{"--backend", "jsonl", "--dir", dir, "--key", "k1=file:" + keyFile, "--active", "k9"}, `"k9": the active key is not among the configured keys`},
+		), append(slices.Clone(held), "--key", "k1=file:"+keyFile)},
 	} {
 		t.Run(strings.TrimSpace("nautilus "+tc.cmd), func(t *testing.T) {
 			cmd := strings.Fields(tc.cmd)
@@ -149,6 +156,6 @@ func TestExitStatusConventionCoversEveryCommand(t *testing.T) {
 		names = append(names, "audit "+name)
 	}
 	slices.Sort(names)
-	require.Equal(t, []string{"audit", "audit tail", "audit verify", "serve", "wal", "wal dump", "wal repair", "wal stats", "wal verify"}, names,
+	require.Equal(t, []string{"audit", "audit tail", "audit verify", "serve", "wal", "wal dump", "wal rekey", "wal repair", "wal stats", "wal verify"}, names,
 		"a new command needs its rows in TestExitStatusConvention")
 }

@@ -26,7 +26,7 @@ type walSubcommand struct {
 var walSubcommands = map[string]walSubcommand{}
 
 func init() {
-	register("wal", "inspect and repair a WAL directory (dump, verify, repair, stats)", func(args []string, stdout, stderr io.Writer) int {
+	register("wal", "inspect, repair and rekey a WAL directory (dump, verify, repair, stats, rekey)", func(args []string, stdout, stderr io.Writer) int {
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 		defer stop()
 		return walCommand(ctx, args, stdout, stderr)

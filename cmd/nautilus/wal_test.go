@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -189,4 +191,42 @@ func TestWALRepairCutUnsupported(t *testing.T) {
 	code, _, errOut := walRun(t, "repair", "memory", t.TempDir(), "--truncate-after-corruption")
 	require.Equal(t, 1, code)
 	require.Contains(t, errOut, "nautilus wal repair: waltool: backend memory cannot cut a log at corruption: unsupported operation\n")
+}
+
+// TestWALRekey encrypts a plaintext log with `nautilus wal rekey`, then
+// rotates it to a second key, checking exit statuses and messages.
+func TestWALRekey(t *testing.T) {
+	dir, keys := filepath.Join(t.TempDir(), "wal"), t.TempDir()
+	damage.Healthy(t, "jsonl", dir, walN)
+	k1, k2 := filepath.Join(keys, "k1"), filepath.Join(keys, "k2")
+	require.NoError(t, os.WriteFile(k1, bytes.Repeat([]byte{1}, backend.KeySize), 0o600))
+	require.NoError(t, os.WriteFile(k2, bytes.Repeat([]byte{2}, backend.KeySize), 0o600))
+
+	code, _, errOut := walRun(t, "rekey", "jsonl", dir)
+	require.Equal(t, exitUsage, code, errOut)
+	require.Contains(t, errOut, "--key is required")
+
+	code, _, errOut = walRun(t, "rekey", "jsonl", dir, "--key", "k1=file:"+k1)
+	require.Equal(t, exitFailure, code)
+	require.Contains(t, errOut, "--read-plaintext")
+
+	code, out, errOut := walRun(t, "rekey", "jsonl", dir, "--key", "k1=file:"+k1, "--read-plaintext")
+	require.Equal(t, 0, code, errOut)
+	require.Equal(t, "rekeyed 40 records under key k1: the log holds records 1 to 40 (40 records)\n", out)
+
+	code, _, errOut = walRun(t, "rekey", "jsonl", dir, "--key", "k2=file:"+k2)
+	require.Equal(t, exitFailure, code)
+	require.Contains(t, errOut, `"k1"`)
+
+	code, _, errOut = walRun(t, "rekey", "jsonl", dir, "--key", "k1=file:"+k1, "--key", "k2=file:"+k2, "--active", "k2")
+	require.Equal(t, 0, code, errOut)
+	w, err := backend.Open(context.Background(), backend.Config{Backend: "jsonl", Dir: dir,
+		Encryption: &backend.Encryption{Active: "k2", Keys: []backend.Key{{ID: "k2", Secret: bytes.Repeat([]byte{2}, backend.KeySize)}}}})
+	require.NoError(t, err)
+	require.NoError(t, w.Close())
+
+	require.NoError(t, os.Chmod(k2, 0o644))
+	code, _, errOut = walRun(t, "rekey", "jsonl", dir, "--key", "k2=file:"+k2)
+	require.Equal(t, exitUsage, code)
+	require.Contains(t, errOut, "group or others")
 }

@@ -12,7 +12,7 @@ func BenchmarkWAL(b *testing.B) {
 	for _, mode := range []backend.SyncMode{backend.SyncAlways, backend.SyncNone} {
 		b.Run("sync="+mode.String(), func(b *testing.B) {
 			conformance.Bench(b, conformance.Harness{
-				Open: opener(mode, nil),
+				Open: opener(mode, nil, nil),
 				Caps: conformance.Capabilities{AppendNotDurable: mode == backend.SyncNone},
 			})
 		})

@@ -10,9 +10,9 @@ import (
 )
 
 // opener returns a Harness.Open for the backend in mode with params.
-func opener(mode backend.SyncMode, params map[string]string) func(context.Context, string) (backend.WAL, error) {
+func opener(mode backend.SyncMode, params map[string]string, enc *backend.Encryption) func(context.Context, string) (backend.WAL, error) {
 	return func(ctx context.Context, dir string) (backend.WAL, error) {
-		return backend.Open(ctx, backend.Config{Backend: sqlitewal.Name, Dir: dir, Sync: mode, Params: params})
+		return backend.Open(ctx, backend.Config{Backend: sqlitewal.Name, Dir: dir, Sync: mode, Params: params, Encryption: enc})
 	}
 }
 
@@ -32,10 +32,12 @@ var checkpointEveryCommit = map[string]string{sqlitewal.ParamWALAutocheckpoint: 
 func TestConformance(t *testing.T) {
 	for _, mode := range []backend.SyncMode{backend.SyncAlways, backend.SyncNone} {
 		t.Run(mode.String(), func(t *testing.T) {
-			conformance.Run(t, conformance.Harness{
-				Open:      opener(mode, nil),
-				OpenSmall: opener(mode, checkpointEveryCommit),
-				Caps:      conformance.Capabilities{AppendNotDurable: mode == backend.SyncNone},
+			conformance.RunWithEncryption(t, func(enc *backend.Encryption) conformance.Harness {
+				return conformance.Harness{
+					Open:      opener(mode, nil, enc),
+					OpenSmall: opener(mode, checkpointEveryCommit, enc),
+					Caps:      conformance.Capabilities{AppendNotDurable: mode == backend.SyncNone},
+				}
 			})
 		})
 	}
@@ -62,7 +64,7 @@ func (w syncedAppends) Append(ctx context.Context, data ...[]byte) (uint64, erro
 // loss, TruncateFront is durable on its own, and a failed Sync is fail-stop.
 func TestSyncMakesDurable(t *testing.T) {
 	synced := func(params map[string]string) func(context.Context, string) (backend.WAL, error) {
-		open := opener(backend.SyncNone, params)
+		open := opener(backend.SyncNone, params, nil)
 		return func(ctx context.Context, dir string) (backend.WAL, error) {
 			w, err := open(ctx, dir)
 			if err != nil {
