@@ -487,3 +487,37 @@ func segIndex(t testing.TB, path string) uint64 {
 	require.NoError(t, err)
 	return index
 }
+
+// Open checks a sealed segment's first and last records even when they are
+// larger than the bytes it reads at each end first.
+func TestSealedSegmentLargeEndRecords(t *testing.T) {
+	big := make([]byte, 200<<10)
+	for i := range big {
+		big[i] = byte(i * 13)
+	}
+	base := t.TempDir()
+	w := mustOpen(t, base, small("1000"))
+	for _, rec := range [][]byte{[]byte("a"), big, big, []byte("b")} {
+		_, err := w.Append(ctx, rec)
+		require.NoError(t, err)
+	}
+	require.NoError(t, w.Close())
+	segs := segments(t, base)
+	require.Len(t, segs, 3, "[a big] [big] [b]")
+
+	w = mustOpen(t, copyDir(t, base), small("1000"))
+	_, recs, err := replayAll(w)
+	require.NoError(t, err)
+	require.Equal(t, [][]byte{[]byte("a"), big, big, []byte("b")}, recs)
+	require.NoError(t, w.Close())
+
+	for i := range 2 {
+		dir := copyDir(t, base)
+		path := segments(t, dir)[i]
+		offs := frameOffsets(t, path)
+		bad := offs[len(offs)-2] // the big record ending the segment
+		flipByte(t, path, bad+100<<10, 0x10)
+		ce := requireRefused(t, dir, path, bad)
+		require.Equal(t, uint64(2+i), ce.Index)
+	}
+}
