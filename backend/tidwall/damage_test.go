@@ -265,9 +265,13 @@ func TestOlderSegmentDamageIsCorrupt(t *testing.T) {
 			require.NoError(t, f.Close())
 			return offs[len(offs)-1]
 		}},
-		{"bit flip", func(path string, offs []int64) int64 {
-			flipByte(t, path, offs[1]+20, 0x01)
-			return offs[1]
+		{"bit flip in the last record", func(path string, offs []int64) int64 {
+			flipByte(t, path, offs[len(offs)-2]+20, 0x01)
+			return offs[len(offs)-2]
+		}},
+		{"bit flip in the first record", func(path string, offs []int64) int64 {
+			flipByte(t, path, offs[0]+20, 0x01)
+			return offs[0]
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -277,6 +281,46 @@ func TestOlderSegmentDamageIsCorrupt(t *testing.T) {
 			requireRefused(t, dir, path, off)
 		})
 	}
+}
+
+// Open reads a sealed segment only at its ends, so a bad record between them
+// is left to Replay, which names it and delivers nothing from it on.
+func TestSealedSegmentMiddleDamageFoundByReplay(t *testing.T) {
+	dir, _ := damageBase(t)
+	path := segments(t, dir)[1]
+	offs := frameOffsets(t, path)
+	require.Greater(t, len(offs), 3, "a record between the ends")
+	flipByte(t, path, offs[1]+20, 0x01)
+	w := mustOpen(t, dir, small("1000"))
+	defer w.Close()
+	bad := segIndex(t, path) + 1
+	err := w.Replay(ctx, 1, func(index uint64, data []byte) error {
+		require.Less(t, index, bad)
+		require.Equal(t, record(index), data)
+		return nil
+	})
+	require.ErrorIs(t, err, backend.ErrCorrupt)
+	var ce *backend.CorruptError
+	require.ErrorAs(t, err, &ce)
+	require.Equal(t, [3]any{path, offs[1], bad}, [3]any{ce.File, ce.Offset, ce.Index})
+}
+
+// A sealed segment holding records past where the next one starts would let
+// the library serve either copy of them; Open refuses it, naming the next
+// segment.
+func TestOverlappingSegmentIsCorrupt(t *testing.T) {
+	dir, _ := damageBase(t)
+	segs := segments(t, dir)
+	next, err := os.ReadFile(segs[2])
+	require.NoError(t, err)
+	offs := frameOffsets(t, segs[2])
+	f, err := os.OpenFile(segs[1], os.O_APPEND|os.O_WRONLY, 0)
+	require.NoError(t, err)
+	_, err = f.Write(next[:offs[1]])
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+	ce := requireRefused(t, dir, segs[2], 0)
+	require.Equal(t, segIndex(t, segs[2])+1, ce.Index, "the index after the overlong segment")
 }
 
 // A deleted middle segment leaves an index gap: corruption naming the segment
@@ -442,4 +486,38 @@ func segIndex(t testing.TB, path string) uint64 {
 	_, err := fmt.Sscanf(filepath.Base(path), "%020d", &index)
 	require.NoError(t, err)
 	return index
+}
+
+// Open checks a sealed segment's first and last records even when they are
+// larger than the bytes it reads at each end first.
+func TestSealedSegmentLargeEndRecords(t *testing.T) {
+	big := make([]byte, 200<<10)
+	for i := range big {
+		big[i] = byte(i * 13)
+	}
+	base := t.TempDir()
+	w := mustOpen(t, base, small("1000"))
+	for _, rec := range [][]byte{[]byte("a"), big, big, []byte("b")} {
+		_, err := w.Append(ctx, rec)
+		require.NoError(t, err)
+	}
+	require.NoError(t, w.Close())
+	segs := segments(t, base)
+	require.Len(t, segs, 3, "[a big] [big] [b]")
+
+	w = mustOpen(t, copyDir(t, base), small("1000"))
+	_, recs, err := replayAll(w)
+	require.NoError(t, err)
+	require.Equal(t, [][]byte{[]byte("a"), big, big, []byte("b")}, recs)
+	require.NoError(t, w.Close())
+
+	for i := range 2 {
+		dir := copyDir(t, base)
+		path := segments(t, dir)[i]
+		offs := frameOffsets(t, path)
+		bad := offs[len(offs)-2] // the big record ending the segment
+		flipByte(t, path, bad+100<<10, 0x10)
+		ce := requireRefused(t, dir, path, bad)
+		require.Equal(t, uint64(2+i), ce.Index)
+	}
 }

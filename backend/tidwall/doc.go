@@ -54,20 +54,32 @@
 //
 // # Crash safety
 //
-// Open reads every segment before the library does and checks every record's
-// framing, checksum and index, and that each segment ends where the next one
-// begins. A bad record in the last segment that no valid record after it
-// claims durable (a torn write, a zero-filled or garbage tail, or a page of a
-// multi-page write lost before pages that reached the disk) is a torn tail:
-// the segment is copied to <segment>.broken, cut back to its last good record
-// and fsync'd, a warning is logged and Observer.TailRepaired is told
-// (backend.Damage, backend.ResolveDamage). Anything else (damage in an older
-// segment, a bad record that a later record claims durable or that is
-// followed by a plain envelope, which claims nothing, an index gap such as a
-// deleted middle segment) fails Open with ErrCorrupt and leaves every file
-// unchanged. Open fsyncs the last segment before new records claim what it
-// holds durable: a crashed process may have left it in the page cache only. Replay checks every record again
-// and never returns bytes whose checksum or index is wrong.
+// Before the library opens the log, Open reads the last segment whole and
+// checks every record's framing, checksum and index. A bad record in it that
+// no valid record after it claims durable (a torn write, a zero-filled or
+// garbage tail, or a page of a multi-page write lost before pages that
+// reached the disk) is a torn tail: the segment is copied to
+// <segment>.broken, cut back to its last good record and fsync'd, a warning
+// is logged and Observer.TailRepaired is told (backend.Damage,
+// backend.ResolveDamage). Anything else in it (a bad record that a later
+// record claims durable or that is followed by a plain envelope, which claims
+// nothing) fails Open with ErrCorrupt and leaves every file unchanged.
+//
+// Only the last segment can hold a torn write: the library fsyncs a segment
+// before it starts the next. A sealed segment is checked at its ends only: it
+// must begin with a valid record of the index its name gives and end, at the
+// end of the file, with a valid record of the index before the next
+// segment's. That refuses, with ErrCorrupt and nothing changed, an index gap
+// (a deleted middle segment), an overlong or shortened segment, a misnamed
+// one and bytes appended to one; the segment is then read whole to name the
+// damage. A bad record between the ends of a sealed segment is damage, not a
+// torn tail, and nothing at Open could repair it: Replay finds it, as it
+// finds damage that appears after Open, and so do the operator tools
+// (waltool verify replays every record; salvage reads every segment whole).
+// Open fsyncs the last segment before new records claim what it holds
+// durable: a crashed process may have left it in the page cache only. Replay
+// checks every record again and never returns bytes whose checksum or index
+// is wrong.
 //
 // With SyncAlways the library fsyncs the segment after each write batch (one
 // per Append); it calls (*os.File).Sync, which is fsync(2), not fdatasync.
@@ -101,8 +113,9 @@
 // recovered by the library at the next Open as long as the file system keeps
 // directory operations in order (ext4, xfs and btrfs do).
 //
-// Open reads the whole log once, so its time grows with the log; keep the log
-// short with TruncateFront. The library holds the last segment in memory
+// Open reads the last segment whole and both ends of every other one, so its
+// time grows with the segment size and, slowly, with the number of segments.
+// The library holds the last segment in memory
 // whole, plus segment_cache_size older ones while replaying.
 //
 // The library's Read fills its segment cache under a shared lock, so two

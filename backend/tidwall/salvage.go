@@ -15,8 +15,9 @@ func init() {
 // salvager is the tidwall backend's backend.Salvager, for the operator tools.
 type salvager struct{}
 
-// Salvage cuts the log at the first damage Open refuses, with
-// backend.SalvageFiles over Open's own segment checks run read-only. A
+// Salvage cuts the log at the first damage Open or Replay refuses, with
+// backend.SalvageFiles over Open's own segment checks run read-only and
+// reading every record of every segment, not only the last. A
 // segment cut to nothing keeps its name, which is where the log starts when
 // it is the first.
 func (salvager) Salvage(ctx context.Context, cfg backend.Config) (backend.SalvageReport, error) {
@@ -35,7 +36,7 @@ func (salvager) Salvage(ctx context.Context, cfg backend.Config) (backend.Salvag
 			if err != nil {
 				return 0, 0, err
 			}
-			l, err := walkSegments(fs, segs, func(d backend.Damage) error {
+			l, err := walkSegments(fs, segs, true, func(d backend.Damage) error {
 				if d.Torn() {
 					return nil // Open cuts it off
 				}

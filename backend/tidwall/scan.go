@@ -187,32 +187,47 @@ type loaded struct {
 	tailBytes int64    // size of the last segment
 }
 
-// checkSegments verifies every record of every segment before the library
-// opens them: the library has no checksum and panics on an index gap. A torn
-// tail of the last segment is repaired; any other damage is returned as a
-// *backend.CorruptError with nothing modified.
+// checkSegments checks the log before the library opens it: the library has
+// no checksum and panics on an index gap. Only the last segment can hold a
+// torn write (the library fsyncs a segment before it starts the next), so
+// only it is read whole; a sealed segment is checked at its ends (see
+// sealedEnds). A torn tail of the last segment is repaired; any other damage
+// found is returned as a *backend.CorruptError with nothing modified.
 func checkSegments(fs vfs.FS, segs []segment, cfg backend.Config) (loaded, error) {
-	return walkSegments(fs, segs, func(d backend.Damage) error {
+	return walkSegments(fs, segs, false, func(d backend.Damage) error {
 		return backend.ResolveDamage(fs, d, cfg.Log(), cfg.Observe())
 	})
 }
 
-// walkSegments verifies every record of every segment and that each segment
-// starts where the one before it ends. resolve decides what a bad record
-// means: nil goes on as if the segment ended before it (a torn tail).
-func walkSegments(fs vfs.FS, segs []segment, resolve func(backend.Damage) error) (loaded, error) {
+// walkSegments verifies the segments and that each starts where the one
+// before it ends: every record of every segment when full is set, else every
+// record of the last and the ends of the others, reading a sealed segment
+// whole only when its ends are wrong, to name the damage. resolve decides
+// what a bad record means: nil goes on as if the segment ended before it (a
+// torn tail).
+func walkSegments(fs vfs.FS, segs []segment, full bool, resolve func(backend.Damage) error) (loaded, error) {
 	l := loaded{first: 1}
 	if len(segs) == 0 {
 		return l, nil
 	}
 	l.first = segs[0].index
 	for i, seg := range segs {
+		last := i == len(segs)-1
+		l.starts = append(l.starts, seg.index)
+		if !last && !full {
+			ok, err := sealedEnds(fs, seg, segs[i+1].index)
+			if err != nil {
+				return loaded{}, err
+			}
+			if ok {
+				continue
+			}
+		}
 		data, err := vfs.ReadFile(fs, seg.path)
 		if err != nil {
 			return loaded{}, fmt.Errorf("tidwall: read segment %s: %w", seg.path, err)
 		}
 		s := checkSegment(seg.path, data, seg.index)
-		last := i == len(segs)-1
 		if s.bad != nil {
 			// The library fsyncs a segment before it starts the next, so
 			// only the last can hold a torn write.
@@ -229,9 +244,90 @@ func walkSegments(fs vfs.FS, segs []segment, resolve func(backend.Damage) error)
 				Reason: fmt.Sprintf("index gap: segment starts at index %d but %s ends at index %d",
 					next.index, filepath.Base(seg.path), end-1)}
 		}
-		l.starts = append(l.starts, seg.index)
 		l.last = end - 1
 		l.tailBytes = s.good
 	}
 	return l, nil
+}
+
+// endsChunk is the bytes sealedEnds reads at each end of a segment first;
+// it reads more only for a record that does not fit.
+const endsChunk = 64 << 10
+
+// sealedEnds reports whether the sealed segment seg, followed by a segment
+// starting at next, begins with a valid record of its own index and ends,
+// at the end of the file, with a valid record of index next-1. That finds a
+// deleted, shortened, overlong or misnamed segment and appended bytes
+// without reading the records between; damage between the ends is found by
+// Replay, which checks every record, and by the operator tools.
+func sealedEnds(fs vfs.FS, seg segment, next uint64) (bool, error) {
+	f, err := vfs.Open(fs, seg.path)
+	if err != nil {
+		return false, fmt.Errorf("tidwall: open segment %s: %w", seg.path, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return false, fmt.Errorf("tidwall: stat segment %s: %w", seg.path, err)
+	}
+	size := fi.Size()
+	read := func(off, n int64) ([]byte, error) {
+		buf := make([]byte, n)
+		if _, err := f.ReadAt(buf, off); err != nil {
+			return nil, fmt.Errorf("tidwall: read segment %s at %d: %w", seg.path, off, err)
+		}
+		return buf, nil
+	}
+	if size == 0 || next <= seg.index {
+		return false, nil
+	}
+	head, err := read(0, min(size, endsChunk))
+	if err != nil {
+		return false, err
+	}
+	if n, k := binary.Uvarint(head); k > 0 && n <= uint64(size) && uint64(k)+n > uint64(len(head)) {
+		if head, err = read(0, int64(k)+int64(n)); err != nil {
+			return false, err
+		}
+	}
+	env, _, reason := frame(head)
+	if reason != "" {
+		return false, nil
+	}
+	if _, err := backend.DecodeEnvelope(env, seg.index); err != nil {
+		return false, nil
+	}
+	for n := min(size, endsChunk); ; n = min(size, 2*n) {
+		buf, err := read(size-n, n)
+		if err != nil {
+			return false, err
+		}
+		if lastFrameIs(buf, next-1) {
+			return true, nil
+		}
+		if n == size || n >= backend.MaxRecordSize+2*binary.MaxVarintLen64 {
+			return false, nil
+		}
+	}
+}
+
+// lastFrameIs reports whether data ends with a frame holding a valid
+// envelope of index want. It tries every start from the end backwards; an
+// envelope's checksum is computed only when its frame reaches the end of
+// data exactly and its header names want, so other starts cost little.
+func lastFrameIs(data []byte, want uint64) bool {
+	for p := len(data) - 1 - backend.EnvelopeHeaderSize; p >= 0; p-- {
+		size, k := binary.Uvarint(data[p:])
+		if k <= 0 || size != uint64(len(data)-p-k) {
+			continue
+		}
+		env := data[p+k:]
+		if binary.BigEndian.Uint64(env[4:12]) != want {
+			continue
+		}
+		if _, err := backend.DecodeEnvelope(env, want); err == nil {
+			return true
+		}
+	}
+	return false
 }
