@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -16,14 +15,14 @@ import (
 	"github.com/nautilus-go/nautilus/backend"
 	_ "github.com/nautilus-go/nautilus/backend/memory"
 	"github.com/nautilus-go/nautilus/backend/vfs"
+	"github.com/nautilus-go/nautilus/internal/modetest"
 )
 
 // umask022 sets the usual umask, which leaves a file created 0644 readable
 // by everyone, until t ends. Tests calling it are not parallel: the umask is
 // the process's.
 func umask022(t *testing.T) {
-	old := syscall.Umask(0o022)
-	t.Cleanup(func() { syscall.Umask(old) })
+	modetest.Umask022(t)
 }
 
 func perm(t *testing.T, path string) os.FileMode {

@@ -4,14 +4,13 @@ package broker
 
 import (
 	"context"
-	"fmt"
-	iofs "io/fs"
 	"os"
 	"path/filepath"
-	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/nautilus-go/nautilus/internal/modetest"
 )
 
 // The broker's state is private under umask 022, which leaves a file
@@ -20,8 +19,7 @@ import (
 // them the database file's mode) and the WAL's files are 0600. Not
 // parallel: the umask is the process's.
 func TestBrokerStateIsPrivate(t *testing.T) {
-	old := syscall.Umask(0o022)
-	t.Cleanup(func() { syscall.Umask(old) })
+	modetest.Umask022(t)
 	state := filepath.Join(t.TempDir(), "state")
 	cfg := diskConfig(filepath.Join(state, "store"), ModeSynchronous, true)
 	cfg.Persistence.WALPath = filepath.Join(state, "wal")
@@ -32,25 +30,11 @@ func TestBrokerStateIsPrivate(t *testing.T) {
 	for _, name := range []string{db, db + "-wal", db + "-shm"} {
 		fi, err := os.Stat(name)
 		require.NoError(t, err, "SQLite keeps %s while the store is open", name)
-		require.Equal(t, "0600", octal(fi.Mode()), name)
+		require.Equal(t, "0600", modetest.Octal(fi.Mode()), name)
 	}
-	seen := 0
-	require.NoError(t, filepath.WalkDir(state, func(path string, d iofs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		fi, err := d.Info()
-		if err != nil {
-			return err
-		}
-		want := "0600"
-		if fi.IsDir() {
-			want = "0700"
-		}
-		require.Equal(t, want, octal(fi.Mode()), path)
-		seen++
-		return nil
-	}))
+	got, want := modetest.Modes(t, state, modetest.Private)
+	require.Equal(t, want, got)
+	seen := len(got)
 	require.GreaterOrEqual(t, seen, 7, "the walk saw the directories, the store's three files and the WAL's")
 }
 
@@ -67,8 +51,7 @@ func TestSQLiteStoreKeepsAnExistingFilesMode(t *testing.T) {
 	require.NoError(t, s.Close())
 	fi, err := os.Stat(path)
 	require.NoError(t, err)
-	require.Equal(t, "0640", octal(fi.Mode()))
+	require.Equal(t, "0640", modetest.Octal(fi.Mode()))
 }
 
 // octal formats m's permission bits as chmod takes them, for readable failures.
-func octal(m os.FileMode) string { return fmt.Sprintf("%#o", uint32(m.Perm())) }

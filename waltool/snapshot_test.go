@@ -4,16 +4,13 @@ package waltool
 
 import (
 	"context"
-	"fmt"
-	iofs "io/fs"
-	"path/filepath"
-	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/nautilus-go/nautilus/backend"
 	_ "github.com/nautilus-go/nautilus/backend/tidwall"
+	"github.com/nautilus-go/nautilus/internal/modetest"
 )
 
 // The copy a tool works on holds the same records as the log, so it is as
@@ -21,8 +18,7 @@ import (
 // a file created 0644 readable by everyone. Not parallel: the umask is the
 // process's.
 func TestSnapshotIsPrivate(t *testing.T) {
-	old := syscall.Umask(0o022)
-	t.Cleanup(func() { syscall.Umask(old) })
+	modetest.Umask022(t)
 	cfg := backend.Config{Backend: "tidwall", Dir: t.TempDir()} // tidwall has a subdirectory
 	w, err := backend.Open(context.Background(), cfg)
 	require.NoError(t, err)
@@ -33,22 +29,8 @@ func TestSnapshotIsPrivate(t *testing.T) {
 	s, err := takeSnapshot(cfg)
 	require.NoError(t, err)
 	defer s.remove()
-	seen := 0
-	require.NoError(t, filepath.WalkDir(s.root, func(path string, d iofs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		fi, err := d.Info()
-		if err != nil {
-			return err
-		}
-		want := "0600"
-		if fi.IsDir() {
-			want = "0700"
-		}
-		require.Equal(t, want, fmt.Sprintf("%#o", uint32(fi.Mode().Perm())), path)
-		seen++
-		return nil
-	}))
+	got, want := modetest.Modes(t, s.root, modetest.Private)
+	require.Equal(t, want, got)
+	seen := len(got)
 	require.GreaterOrEqual(t, seen, 4, "the root, the copy, its subdirectory and a segment")
 }

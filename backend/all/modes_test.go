@@ -4,11 +4,9 @@ package all_test
 
 import (
 	"context"
-	"fmt"
 	iofs "io/fs"
 	"os"
 	"path/filepath"
-	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -16,6 +14,7 @@ import (
 	"github.com/nautilus-go/nautilus/backend"
 	"github.com/nautilus-go/nautilus/backend/vfs"
 	"github.com/nautilus-go/nautilus/internal/damage"
+	"github.com/nautilus-go/nautilus/internal/modetest"
 )
 
 // Every built-in backend creates its files and directories with exactly
@@ -24,8 +23,7 @@ import (
 // when set (the lock file stays 0600). Not parallel: the umask is the
 // process's.
 func TestEveryBuiltinCreatesPrivateFiles(t *testing.T) {
-	old := syscall.Umask(0o022)
-	t.Cleanup(func() { syscall.Umask(old) })
+	modetest.Umask022(t)
 	for _, name := range []string{"bbolt", "jsonl", "pebble", "tidwall"} {
 		for _, tc := range []struct {
 			name      string
@@ -53,27 +51,15 @@ func TestEveryBuiltinCreatesPrivateFiles(t *testing.T) {
 				require.NoError(t, w.Close())
 
 				file, dir := cfg.Modes()
-				want := map[string]string{}
-				got := map[string]string{}
-				require.NoError(t, filepath.WalkDir(top, func(path string, d iofs.DirEntry, err error) error {
-					if err != nil {
-						return err
-					}
-					fi, err := d.Info()
-					if err != nil {
-						return err
-					}
-					got[path] = octal(fi.Mode())
+				got, want := modetest.Modes(t, top, func(_ string, d iofs.DirEntry) os.FileMode {
 					switch {
-					case fi.IsDir():
-						want[path] = octal(dir)
+					case d.IsDir():
+						return dir
 					case d.Name() == backend.LockFileName:
-						want[path] = octal(vfs.FileMode)
-					default:
-						want[path] = octal(file)
+						return vfs.FileMode
 					}
-					return nil
-				}))
+					return file
+				})
 				require.Greater(t, len(got), 3, "the walk saw the directories and the backend's files")
 				require.Equal(t, want, got)
 			})
@@ -82,15 +68,12 @@ func TestEveryBuiltinCreatesPrivateFiles(t *testing.T) {
 }
 
 // octal formats m's permission bits as chmod takes them, for readable failures.
-func octal(m os.FileMode) string { return fmt.Sprintf("%#o", uint32(m.Perm())) }
-
 // The copies Open keeps of a torn segment and those Salvage keeps of what
 // it cuts or moves aside (pebble.broken is a copy of Pebble's whole
 // directory) hold the log's records, so they are as private as the log,
 // under umask 022.
 func TestEveryBuiltinKeepsPrivateCopies(t *testing.T) {
-	old := syscall.Umask(0o022)
-	t.Cleanup(func() { syscall.Umask(old) })
+	modetest.Umask022(t)
 	for _, name := range damage.Backends() {
 		t.Run(name+"/torn", func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "wal")
@@ -124,19 +107,6 @@ func TestEveryBuiltinKeepsPrivateCopies(t *testing.T) {
 // under it to be 0600 (files) or 0700 (directories).
 func requirePrivateTree(t *testing.T, root string) {
 	t.Helper()
-	require.NoError(t, filepath.WalkDir(root, func(path string, d iofs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		fi, err := d.Info()
-		if err != nil {
-			return err
-		}
-		want := octal(vfs.FileMode)
-		if fi.IsDir() {
-			want = octal(vfs.DirMode)
-		}
-		require.Equal(t, want, octal(fi.Mode()), path)
-		return nil
-	}))
+	got, want := modetest.Modes(t, root, modetest.Private)
+	require.Equal(t, want, got)
 }

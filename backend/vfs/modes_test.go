@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/nautilus-go/nautilus/backend/vfs"
+	"github.com/nautilus-go/nautilus/internal/modetest"
 )
 
 func octal(t *testing.T, path string) string {
@@ -26,8 +26,7 @@ func octal(t *testing.T, path string) string {
 // widens files and directories but not the lock. Not parallel: the umask
 // is the process's.
 func TestModes(t *testing.T) {
-	old := syscall.Umask(0o022)
-	t.Cleanup(func() { syscall.Umask(old) })
+	modetest.Umask022(t)
 	for _, tc := range []struct {
 		name          string
 		fs            vfs.FS
