@@ -43,6 +43,9 @@ const defaultMmapSize = 1 << 30
 // bucket holds the records and the first-index marker.
 var bucket = []byte("wal")
 
+// unsafeNoSync makes every commit unsynced; tests only (export_test.go).
+var unsafeNoSync = false
+
 func init() {
 	backend.Register(Name, backend.DriverFunc(Open))
 	backend.RegisterParamChecker(Name, backend.ParamCheckerFunc(func(cfg backend.Config) error {
@@ -81,7 +84,6 @@ func Open(ctx context.Context, cfg backend.Config) (backend.WAL, error) {
 	w := &wal{
 		store: store,
 		log:   kv.NewLog(store, kv.VFSFiles(fs), cfg.Dir),
-		sync:  cfg.Sync,
 	}
 	w.mode, _ = cfg.Modes()
 	if _, err := fs.Stat(path); errors.Is(err, os.ErrNotExist) {
@@ -115,7 +117,11 @@ func Open(ctx context.Context, cfg backend.Config) (backend.WAL, error) {
 		w.release()
 		return nil, w.mapError("open", err)
 	}
-	w.db.NoSync = cfg.Sync == backend.SyncNone
+	// Never NoSync, even under SyncNone: an unsynced commit's meta page can
+	// reach the disk before the pages it points to, and a power loss then
+	// loses what an earlier Sync made durable (power_loss_torn_writes).
+	// Only a test that needs a backend acknowledging before fsync sets it.
+	w.db.NoSync = unsafeNoSync
 	if err := w.loadBounds(); err != nil {
 		w.release()
 		return nil, err

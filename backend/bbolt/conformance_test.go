@@ -32,19 +32,9 @@ func TestConformance(t *testing.T) {
 						return backend.Open(ctx, backend.Config{Encryption: enc, Backend: "bbolt", Dir: dir, Sync: mode,
 							Params: map[string]string{bbolt.ParamInitialMmapSize: "32768"}})
 					},
-					Caps: conformance.Capabilities{AppendNotDurable: mode == backend.SyncNone, MapsFiles: true, Skip: skips(mode)},
+					Caps: conformance.Capabilities{AppendNotDurable: mode == backend.SyncNone, MapsFiles: true},
 				}
 			})
 		})
 	}
-}
-
-// skips names the cases bbolt's library cannot pass in mode.
-func skips(mode backend.SyncMode) map[string]string {
-	if mode != backend.SyncNone {
-		return nil
-	}
-	return map[string]string{"power_loss_torn_writes": "with NoSync (SyncNone) bbolt commits write the meta page " +
-		"without an fsync after the pages it points to, so a power loss that keeps the unsynced meta page and " +
-		"loses those pages leaves a meta pointing at garbage, and Open finds the bucket missing, losing records a Sync had made durable"}
 }

@@ -17,9 +17,13 @@
 //
 // Each Append is one read-write transaction (db.Update); the shared group
 // commit puts concurrent Appends in one. Pages are packed full (FillPercent
-// 1), since keys only grow. Under SyncNone the transactions are committed
-// with db.NoSync; Sync calls db.Sync (an fdatasync), and so does Close,
-// because bbolt's Close does not.
+// 1), since keys only grow. Every transaction is committed synced, under
+// SyncNone too: bbolt's NoSync writes a commit's pages and its meta page
+// with no fsync between them, so a power loss can keep the meta page and
+// lose the pages, leaving a file whose newest meta points at garbage and
+// losing records an earlier Sync had made durable. bbolt has no cheaper
+// commit that is safe, so under SyncNone it costs what it costs under
+// SyncAlways, and Sync has nothing left to do.
 //
 // TruncateFront is one synced transaction, whatever the sync mode: it
 // deletes the records below the new first index and stores that index under
@@ -99,10 +103,7 @@
 //   - Freelist and branch pages carry no checksum. Damage to them is found
 //     when it reaches a record (through the envelope and the index checks) or
 //     by `bbolt check`, not at Open.
-//   - Under SyncNone, bbolt writes a commit's pages and meta page without
-//     fsync in between; a power loss before Sync can leave a meta page
-//     pointing at pages that never reached the disk, which Open or Replay
-//     reports as corruption instead of losing only the unsynced records.
+//   - SyncNone is no cheaper than SyncAlways (see above).
 //   - After bbolt panicked, its memory map of the file stays until the
 //     process exits.
 //   - bbolt does its own I/O on the operating system's files: Config.FS is

@@ -9,19 +9,22 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/nautilus-go/nautilus/backend"
+	"github.com/nautilus-go/nautilus/backend/bbolt"
 	"github.com/nautilus-go/nautilus/conformance"
 	"github.com/nautilus-go/nautilus/internal/lossyfs"
 )
 
 // envUnsynced makes a re-executed TestPowerLossSeesUnsyncedAppends run the
-// suite on bbolt in SyncNone, claiming the full contract.
+// suite on bbolt committing with NoSync, claiming the full contract.
 const envUnsynced = "NAUTILUS_BBOLT_UNSYNCED"
 
 // TestPowerLossSeesUnsyncedAppends shows that power_loss_every_sync reaches
-// bbolt's memory-mapped file: in SyncNone, bbolt acknowledges Appends before
-// fsync, and a harness that claims the full contract must fail the case.
+// bbolt's memory-mapped file: committing with NoSync, bbolt acknowledges
+// Appends before fsync, and a harness that claims the full contract must
+// fail the case.
 func TestPowerLossSeesUnsyncedAppends(t *testing.T) {
 	if os.Getenv(envUnsynced) != "" {
+		bbolt.SetUnsafeNoSync(true)
 		conformance.Run(t, conformance.Harness{
 			Open: func(ctx context.Context, dir string) (backend.WAL, error) {
 				return backend.Open(ctx, backend.Config{Backend: "bbolt", Dir: dir, Sync: backend.SyncNone})

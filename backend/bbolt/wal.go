@@ -20,7 +20,6 @@ type wal struct {
 	db    *bolt.DB
 	store kv.Store
 	log   *kv.Log
-	sync  backend.SyncMode
 	mode  os.FileMode // of the database file, from Config.Modes
 
 	// file is bbolt's file, kept to release it (and bbolt's flock on it)
@@ -210,13 +209,10 @@ func (w *wal) Bounds(context.Context) (uint64, uint64, error) {
 }
 
 // TruncateFront deletes the records below before and stores before as the
-// first index in one transaction, synced whatever the sync mode: the
-// contract makes truncation durable. The marker also carries the next index
+// first index in one synced transaction, as every commit is. The marker also carries the next index
 // across a truncation that empties the log. The file does not shrink; the
 // freed pages are reused by later Appends.
 func (w *wal) TruncateFront(_ context.Context, before uint64) error {
-	w.db.NoSync = false // writes are serialized, and Replay's read transactions never sync
-	defer func() { w.db.NoSync = w.sync == backend.SyncNone }()
 	err := w.log.Truncate(before, func(first uint64) error {
 		return w.call("truncate", false, func(*kv.Guard) error {
 			return w.db.Update(func(tx *bolt.Tx) error {
@@ -236,16 +232,8 @@ func (w *wal) TruncateFront(_ context.Context, before uint64) error {
 	return w.mapError("truncate", err)
 }
 
-// Sync fdatasyncs the file. Under SyncAlways every Append already did.
-func (w *wal) Sync(context.Context) error {
-	if w.sync == backend.SyncAlways {
-		return nil
-	}
-	err := w.log.Write(func() error {
-		return w.call("sync", false, func(*kv.Guard) error { return w.db.Sync() })
-	})
-	return w.mapError("sync", err)
-}
+// Sync has nothing to do: every commit is synced, in either sync mode.
+func (w *wal) Sync(context.Context) error { return nil }
 
 // release closes bbolt or, after it panicked, only its file.
 func (w *wal) release() error {
@@ -271,9 +259,8 @@ func (w *wal) release() error {
 	return err
 }
 
-// Close syncs what SyncNone left unsynced (bbolt's Close does not), closes
-// bbolt and, when every write succeeded, leaves the close record that the
-// next Open checks. After bbolt panicked it releases bbolt's flock and
+// Close closes bbolt (every commit is already synced) and, when every
+// write succeeded, leaves the close record that the next Open checks. After bbolt panicked it releases bbolt's flock and
 // closes the file; the memory map stays until the process exits.
 func (w *wal) Close() error {
 	return w.log.Close(func() error { return w.Sync(context.Background()) }, w.release)
