@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+
+	"github.com/nautilus-go/nautilus/backend/vfs"
 )
 
 // KeySize is the length of every encryption key: 32 bytes (XChaCha20-Poly1305).
@@ -103,14 +105,11 @@ func loadKey(src KeySource) ([]byte, error) {
 		}
 		return secret, nil
 	}
-	fi, err := os.Stat(src.File)
-	if err != nil {
-		return nil, fail("%v", err)
+	b, err := vfs.ReadPrivateFile(src.File)
+	var open *vfs.NotPrivateError
+	if errors.As(err, &open) {
+		return nil, fail("key file %s has mode %04o: it must not be readable by group or others (chmod 600)", src.File, open.Mode)
 	}
-	if fi.Mode().Perm()&0o077 != 0 {
-		return nil, fail("key file %s has mode %04o: it must not be readable by group or others (chmod 600)", src.File, fi.Mode().Perm())
-	}
-	b, err := os.ReadFile(src.File)
 	if err != nil {
 		return nil, fail("%v", err)
 	}

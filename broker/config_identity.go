@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nautilus-go/nautilus/backend/vfs"
 	"github.com/nautilus-go/nautilus/broker/identity"
 )
 
@@ -241,20 +242,18 @@ func readSecret(key, env, file string, min int, lookup func(string) (string, boo
 		}
 		secret = []byte(v)
 	default:
-		fi, err := os.Stat(file)
-		if err != nil {
-			var perr *os.PathError
-			if errors.As(err, &perr) {
-				err = perr.Err
-			}
+		b, err := vfs.ReadPrivateFile(file)
+		var open *vfs.NotPrivateError
+		var perr *os.PathError
+		switch {
+		case errors.As(err, &open):
+			return nil, configErr(key+".secret_file", "%s: mode %v lets others read the secret (want 0600 or stricter)", file, open.Mode)
+		case errors.As(err, &perr):
+			return nil, configErr(key+".secret_file", "%s: %v", file, perr.Err)
+		case err != nil:
 			return nil, configErr(key+".secret_file", "%s: %v", file, err)
 		}
-		if fi.Mode().Perm()&0o077 != 0 {
-			return nil, configErr(key+".secret_file", "%s: mode %v lets others read the secret (want 0600 or stricter)", file, fi.Mode().Perm())
-		}
-		if secret, err = os.ReadFile(file); err != nil {
-			return nil, configErr(key+".secret_file", "%s: %v", file, err)
-		}
+		secret = b
 		secret = []byte(strings.TrimRight(string(secret), "\r\n"))
 	}
 	if len(secret) < min {

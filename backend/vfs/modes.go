@@ -1,6 +1,9 @@
 package vfs
 
-import "os"
+import (
+	"fmt"
+	"os"
+)
 
 // FileMode and DirMode are the permission bits of every file and directory
 // the framework creates: private to the owner, since a log holds whatever
@@ -33,4 +36,29 @@ func (fs modeFS) OpenFile(name string, flag int, perm os.FileMode) (File, error)
 
 func (fs modeFS) MkdirAll(name string, perm os.FileMode) error {
 	return fs.FS.MkdirAll(name, fs.dir)
+}
+
+// NotPrivateError is ReadPrivateFile's refusal of a file that group or
+// others may access: a secret in it is no longer the owner's alone.
+type NotPrivateError struct {
+	Path string
+	Mode os.FileMode
+}
+
+func (e *NotPrivateError) Error() string {
+	return fmt.Sprintf("%s has mode %04o: group or others may access it", e.Path, e.Mode)
+}
+
+// ReadPrivateFile reads a file holding a secret (a key, an API key's secret)
+// after checking that only its owner may access it; otherwise it returns a
+// *NotPrivateError and reads nothing.
+func ReadPrivateFile(path string) ([]byte, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		return nil, &NotPrivateError{Path: path, Mode: perm}
+	}
+	return os.ReadFile(path)
 }
