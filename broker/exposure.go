@@ -63,6 +63,7 @@ func (b *Broker) exposureUpdate(sessionID, requestID string, before State, req R
 
 	modify := Slots{
 		"last_request_id":           requestID,
+		"last_request_ts":           timestamp(now),
 		"last_sources_queried":      routed,
 		"pii_sources_accessed":      float64(len(sortedSet(after.PIISourcesAccessedList))),
 		"cumulative_classification": ladder[max(level, 0)],

@@ -26,7 +26,11 @@ const (
 // State is a session's cumulative exposure, one JSON object per session with
 // the keys Nautilus uses. Lists are sorted sets and never null.
 type State struct {
-	LastRequestID            string   `json:"last_request_id"`
+	LastRequestID string `json:"last_request_id"`
+	// LastRequestTS is when the last request was decided (RFC 3339); the
+	// merge keeps the last_* fields of the latest request, whatever order
+	// records arrive in.
+	LastRequestTS            string   `json:"last_request_ts,omitempty"`
 	LastSourcesQueried       []string `json:"last_sources_queried"`
 	DataTypesSeen            []string `json:"data_types_seen"`
 	SourcesVisited           []string `json:"sources_visited"`
@@ -104,6 +108,7 @@ func memoryOf(sessionID string, s State) *Memory {
 	m.mustAssert(Fact{Template: tmplSession, Slots: Slots{
 		"session_id":                sessionID,
 		"last_request_id":           s.LastRequestID,
+		"last_request_ts":           s.LastRequestTS,
 		"last_sources_queried":      s.LastSourcesQueried,
 		"pii_sources_accessed":      float64(s.PIISourcesAccessed),
 		"purpose_start_ts":          s.PurposeStartTS,
@@ -142,6 +147,7 @@ func stateOf(m *Memory, sessionID string) State {
 	s := State{}
 	for _, f := range m.Query(tmplSession, Slots{"session_id": sessionID}) {
 		s.LastRequestID = slotString(f, "last_request_id")
+		s.LastRequestTS = slotString(f, "last_request_ts")
 		s.LastSourcesQueried = slotStrings(f, "last_sources_queried")
 		s.PurposeStartTS = slotNumber(f, "purpose_start_ts")
 		s.PurposeTTLSeconds = slotNumber(f, "purpose_ttl_seconds")
@@ -161,10 +167,7 @@ func stateOf(m *Memory, sessionID string) State {
 	return s
 }
 
-func slotString(f Fact, key string) string {
-	s, _ := f.Slots[key].(string)
-	return s
-}
+func slotString(f Fact, key string) string { return slotStr(f.Slots, key) }
 
 func slotNumber(f Fact, key string) float64 {
 	n, _ := f.Slots[key].(float64)
