@@ -34,8 +34,9 @@ type Config struct {
 // Store is a session store in PostgreSQL.
 //
 // Save is one transaction that writes the states and this broker's
-// checkpoint and commits with synchronous_commit on, so an acknowledged
-// Save is in the server's fsync'd WAL whatever the server's default.
+// checkpoint; connections run with synchronous_commit on, so an
+// acknowledged Save is in the server's fsync'd WAL whatever the server's
+// default.
 // States are BYTEA: JSON, or sealed with its session id as associated data
 // and filed under a keyed hash of the id when encryption is on.
 type Store struct {
@@ -92,6 +93,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: session store: %w", err)
 	}
+	// An acknowledged Save must be in the server's fsync'd WAL, whatever
+	// the server's or the role's default.
+	pc.ConnConfig.RuntimeParams["synchronous_commit"] = "on"
 	s := &Store{
 		codec:    codec,
 		brokerID: cfg.BrokerID,
@@ -188,13 +192,12 @@ func (s *Store) Load(ctx context.Context, sessionID string) ([]byte, bool, error
 	return state, true, nil
 }
 
-// Save implements store.Store. The statements go in one round trip.
+// Save implements store.Store: one transaction in one round trip.
 func (s *Store) Save(ctx context.Context, states []store.Entry, checkpoint uint64) error {
 	if checkpoint > 1<<63-1 {
 		return s.errorf("save: checkpoint %d does not fit a BIGINT", checkpoint)
 	}
 	var batch pgx.Batch
-	batch.Queue(`SET LOCAL synchronous_commit = on`)
 	for _, e := range states {
 		sealed, err := s.codec.Seal(e.SessionID, e.State)
 		if err != nil {
@@ -214,9 +217,9 @@ func (s *Store) Save(ctx context.Context, states []store.Entry, checkpoint uint6
 			ON CONFLICT (broker_id) DO UPDATE SET wal_index = GREATEST(nautilus_wal_checkpoint.wal_index, excluded.wal_index),
 			updated_at = excluded.updated_at`, s.brokerID, int64(checkpoint))
 	}
-	err := pgx.BeginFunc(ctx, s.data, func(tx pgx.Tx) error {
-		return tx.SendBatch(ctx, &batch).Close()
-	})
+	// A batch outside an explicit transaction runs as one implicit
+	// transaction (a single Sync ends the pipeline): all of it or none.
+	err := s.data.SendBatch(ctx, &batch).Close()
 	if err != nil {
 		return s.errorf("save %d states, checkpoint %d: %w", len(states), checkpoint, err)
 	}

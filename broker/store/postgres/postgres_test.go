@@ -128,3 +128,35 @@ func TestOpenErrorsNameTheServerNotTheSecret(t *testing.T) {
 	_, err = postgres.Open(ctx, postgres.Config{DSN: "host=127.0.0.1", BrokerID: ""})
 	require.ErrorContains(t, err, "empty broker id")
 }
+
+func BenchmarkSave(b *testing.B) {
+	s, err := postgres.Open(ctx, postgres.Config{DSN: pgtest.DSN(b), BrokerID: "b1"})
+	require.NoError(b, err)
+	defer s.Close()
+	storetest.BenchmarkSave(b, s)
+}
+
+// A Save the server refuses part of, after executing its first
+// statement, leaves none of itself: the batch is one transaction.
+func TestRefusedSaveRollsBack(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	s := open(t, dsn, "b1")
+	admin, err := pgx.Connect(ctx, dsn)
+	require.NoError(t, err)
+	defer admin.Close(ctx)
+	_, err = admin.Exec(ctx, `CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS
+		$$BEGIN RAISE EXCEPTION 'refused %', NEW.session_id; END$$;
+		CREATE TRIGGER refuse BEFORE INSERT ON nautilus_session_state
+		FOR EACH ROW WHEN (NEW.session_id = 'refused') EXECUTE FUNCTION refuse()`)
+	require.NoError(t, err)
+
+	err = s.Save(ctx, []store.Entry{{SessionID: "a", State: []byte("1")}, {SessionID: "refused", State: []byte("1")}}, 5)
+	require.ErrorContains(t, err, "refused refused", "the server ran the batch up to the second entry")
+	_, ok, err := s.Load(ctx, "a")
+	require.NoError(t, err)
+	require.False(t, ok, "the first entry rolled back")
+	cp, err := s.Checkpoint(ctx)
+	require.NoError(t, err)
+	require.Zero(t, cp)
+	require.NoError(t, s.Save(ctx, []store.Entry{{SessionID: "a", State: []byte("2")}}, 6), "the connection is usable again")
+}

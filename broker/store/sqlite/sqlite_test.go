@@ -54,3 +54,10 @@ func TestEncryptedRows(t *testing.T) {
 	require.ErrorIs(t, err, backend.ErrCorrupt)
 	require.ErrorContains(t, err, `"b"`)
 }
+
+func BenchmarkSave(b *testing.B) {
+	s, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "sessions.db"), nil)
+	require.NoError(b, err)
+	defer s.Close()
+	storetest.BenchmarkSave(b, s)
+}
