@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/nautilus-go/nautilus/broker/identity"
+	"github.com/nautilus-go/nautilus/broker/store/memory"
 	"github.com/stretchr/testify/require"
 )
 
@@ -392,7 +393,7 @@ func TestSessionTokensRequired(t *testing.T) {
 // A token signed before a rotation still verifies; a new one is signed by
 // the new key; a key dropped from the list verifies nothing.
 func TestSessionTokenRotation(t *testing.T) {
-	store := NewMemoryStore()
+	store := memory.New()
 	var token string
 	eachServerOnce := func(cfg Config, fn func(c client)) {
 		h := NewHandler(nil)

@@ -17,6 +17,10 @@ import (
 	"github.com/nautilus-go/nautilus/backend"
 	"github.com/nautilus-go/nautilus/backend/vfs"
 	"github.com/nautilus-go/nautilus/broker/identity"
+	"github.com/nautilus-go/nautilus/broker/store"
+	"github.com/nautilus-go/nautilus/broker/store/memory"
+	"github.com/nautilus-go/nautilus/broker/store/postgres"
+	"github.com/nautilus-go/nautilus/broker/store/sqlite"
 )
 
 // Request is one agent's request for data.
@@ -86,7 +90,7 @@ type Broker struct {
 	log        *slog.Logger
 	sources    map[string]Source
 	knownTypes []string
-	store      Store
+	store      sessionStore
 	wal        backend.WAL  // nil with the WAL off
 	audit      *audit.Trail // nil with the audit trail off
 	async      bool
@@ -198,25 +202,33 @@ func New(ctx context.Context, cfg Config, opts *Options) (*Broker, error) {
 }
 
 func (b *Broker) openStore(ctx context.Context) error {
-	if b.opts.Store != nil {
-		b.store = b.opts.Store
-		return nil
+	s, err := b.openStoreBackend(ctx)
+	if err != nil {
+		return err
 	}
-	switch b.cfg.SessionStore.Backend {
+	b.store = sessionStore{s}
+	return nil
+}
+
+func (b *Broker) openStoreBackend(ctx context.Context) (store.Store, error) {
+	if b.opts.Store != nil {
+		return b.opts.Store, nil
+	}
+	cfg := b.cfg.SessionStore
+	switch cfg.Backend {
 	case StoreMemory:
-		b.store = NewMemoryStore()
-		return nil
-	default:
-		path := b.cfg.SessionStore.SQLitePath
-		if err := writableDir(filepath.Dir(path)); err != nil {
-			return &ConfigError{Key: "session_store.sqlite_path", Err: err}
-		}
-		s, err := OpenEncryptedSQLiteStore(ctx, path, b.enc)
+		return memory.New(), nil
+	case StorePostgres:
+		dsn, err := cfg.dsn(os.LookupEnv)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		b.store = s
-		return nil
+		return postgres.Open(ctx, postgres.Config{DSN: dsn, BrokerID: cfg.BrokerID, Encryption: b.enc})
+	default:
+		if err := writableDir(filepath.Dir(cfg.SQLitePath)); err != nil {
+			return nil, &ConfigError{Key: "session_store.sqlite_path", Err: err}
+		}
+		return sqlite.Open(ctx, cfg.SQLitePath, b.enc)
 	}
 }
 

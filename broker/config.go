@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/nautilus-go/nautilus/backend"
+	"github.com/nautilus-go/nautilus/broker/store"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -54,10 +55,18 @@ type EscalationPack struct {
 	ResultingLevel string   `yaml:"resulting_level"`
 }
 
-// SessionStoreConfig selects the session store.
+// SessionStoreConfig selects the session store (see config_store.go).
 type SessionStoreConfig struct {
-	Backend    string `yaml:"backend"`     // "sqlite" (default) or "memory"
+	Backend    string `yaml:"backend"`     // "sqlite" (default), "memory" or "postgres"
 	SQLitePath string `yaml:"sqlite_path"` // default ./.nautilus/sessions.db
+	// BrokerID names this broker among those sharing a postgres store: its
+	// WAL checkpoint is filed under it. Required with postgres.
+	BrokerID string `yaml:"broker_id"`
+	// DSN is the postgres connection string when it carries no password;
+	// otherwise it comes from the environment variable DSNEnv names
+	// (default NAUTILUS_PG_DSN).
+	DSN    string `yaml:"dsn"`
+	DSNEnv string `yaml:"dsn_env"`
 }
 
 // PersistenceConfig selects the persistence mode and the write-ahead log.
@@ -81,8 +90,9 @@ const (
 
 // Session store backends.
 const (
-	StoreSQLite = "sqlite"
-	StoreMemory = "memory"
+	StoreSQLite   = "sqlite"
+	StoreMemory   = "memory"
+	StorePostgres = "postgres"
 )
 
 // Defaults of the file format.
@@ -90,6 +100,7 @@ const (
 	DefaultSQLitePath = "./.nautilus/sessions.db"
 	DefaultWALPath    = "./.nautilus/wal"
 	DefaultWALBackend = "jsonl"
+	DefaultDSNEnv     = "NAUTILUS_PG_DSN"
 )
 
 // ConfigError is a configuration mistake: "broker: config FILE:LINE: KEY:
@@ -129,6 +140,9 @@ func configErr(key, format string, args ...any) error {
 func (c Config) withDefaults() Config {
 	if c.SessionStore.Backend == "" {
 		c.SessionStore.Backend = StoreSQLite
+	}
+	if c.SessionStore.Backend == StorePostgres && c.SessionStore.DSN == "" && c.SessionStore.DSNEnv == "" {
+		c.SessionStore.DSNEnv = DefaultDSNEnv
 	}
 	if c.SessionStore.SQLitePath == "" {
 		c.SessionStore.SQLitePath = DefaultSQLitePath
@@ -238,15 +252,13 @@ func (c Config) validateStorage() error {
 				p.ResultingLevel, strings.Join(ladder, ", "))
 		}
 	}
-	switch c.SessionStore.Backend {
-	case StoreSQLite, StoreMemory:
-	default:
-		return configErr("session_store.backend", "unknown backend %q (want sqlite or memory)", c.SessionStore.Backend)
-	}
 	switch c.Persistence.Mode {
 	case ModeSynchronous, ModeAsync:
 	default:
 		return configErr("persistence.mode", "unknown mode %q (want synchronous or async)", c.Persistence.Mode)
+	}
+	if err := c.SessionStore.validate(c.Persistence); err != nil {
+		return err
 	}
 	if _, err := backend.ParseSyncMode(c.Persistence.WALSync); err != nil {
 		return configErr("persistence.wal_sync", "unknown value %q (want always or none)", c.Persistence.WALSync)
@@ -298,7 +310,7 @@ type Options struct {
 	WrapWAL func(backend.WAL) backend.WAL
 	// Store replaces the store that Config.SessionStore selects; the caller
 	// keeps it and closes it after Close.
-	Store Store
+	Store store.Store
 	// Now is the clock (nil: time.Now).
 	Now func() time.Time
 	// IdleTimeout is how long a session stays in memory unused before it may

@@ -120,7 +120,7 @@ func TestParseConfigErrorsNameTheKey(t *testing.T) {
 		{"persistence: {mode: fast}", "persistence.mode"},
 		{"persistence: {wal_sync: sometimes}", "persistence.wal_sync"},
 		{"persistence: {wal_enabled: true, wal_backend: nosuch}", "persistence.wal_backend"},
-		{"session_store: {backend: postgres}", "session_store.backend"},
+		{"session_store: {backend: mongodb}", "session_store.backend"},
 		{"sources: [{id: a, type: static, classification: cui, data_types: [x]}, {id: a, type: static, classification: cui, data_types: [y]}]", "sources[1].id"},
 		{"sources: [{id: a, type: http, classification: cui, data_types: [x]}]", "sources[0].type"},
 		{"sources: [{id: a, type: static, classification: cui}]", "sources[0].data_types"},

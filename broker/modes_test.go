@@ -8,9 +8,9 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/stretchr/testify/require"
-
+	"github.com/nautilus-go/nautilus/broker/store/sqlite"
 	"github.com/nautilus-go/nautilus/internal/modetest"
+	"github.com/stretchr/testify/require"
 )
 
 // The broker's state is private under umask 022, which leaves a file
@@ -38,15 +38,15 @@ func TestBrokerStateIsPrivate(t *testing.T) {
 	require.GreaterOrEqual(t, seen, 7, "the walk saw the directories, the store's three files and the WAL's")
 }
 
-// OpenSQLiteStore leaves an existing store's mode alone: creating the file
+// sqlite.Open leaves an existing store's mode alone: creating the file
 // first only applies to a new store.
 func TestSQLiteStoreKeepsAnExistingFilesMode(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "sessions.db")
-	s, err := OpenSQLiteStore(context.Background(), path)
+	s, err := sqlite.Open(context.Background(), path, nil)
 	require.NoError(t, err)
 	require.NoError(t, s.Close())
 	require.NoError(t, os.Chmod(path, 0o640))
-	s, err = OpenSQLiteStore(context.Background(), path)
+	s, err = sqlite.Open(context.Background(), path, nil)
 	require.NoError(t, err)
 	require.NoError(t, s.Close())
 	fi, err := os.Stat(path)

@@ -11,6 +11,9 @@ import (
 
 	"github.com/nautilus-go/nautilus/backend"
 	_ "github.com/nautilus-go/nautilus/backend/jsonl"
+	"github.com/nautilus-go/nautilus/broker/store"
+	"github.com/nautilus-go/nautilus/broker/store/memory"
+	"github.com/nautilus-go/nautilus/broker/store/sqlite"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
@@ -162,7 +165,7 @@ func TestReplayFromStaleCheckpoint(t *testing.T) {
 }
 
 func TestAsyncWriterAndEviction(t *testing.T) {
-	store := &gatedStore{Store: NewMemoryStore(), gate: make(chan struct{})}
+	store := &gatedStore{Store: memory.New(), gate: make(chan struct{})}
 	clock := timeAt(100)
 	cfg := memoryConfig(registryA())
 	cfg.Persistence = PersistenceConfig{Mode: ModeAsync, WALEnabled: true, WALBackend: "memory", WALPath: t.TempDir()}
@@ -191,11 +194,11 @@ func TestAsyncWriterAndEviction(t *testing.T) {
 
 // gatedStore holds every Save until gate is closed.
 type gatedStore struct {
-	Store
+	store.Store
 	gate chan struct{}
 }
 
-func (g *gatedStore) Save(ctx context.Context, states []SessionState, cp uint64) error {
+func (g *gatedStore) Save(ctx context.Context, states []store.Entry, cp uint64) error {
 	<-g.gate
 	return g.Store.Save(ctx, states, cp)
 }
@@ -277,14 +280,14 @@ func TestWALAheadOrBehindStore(t *testing.T) {
 	require.NoError(t, b.Close())
 
 	// A WAL whose records stop before the store's checkpoint belongs to another store.
-	require.NoError(t, NewMemoryStoreCheckpoint(t, cfg, 50))
+	require.NoError(t, setSQLiteCheckpoint(t, cfg, 50))
 	_, err = New(context.Background(), cfg, nil)
 	require.ErrorContains(t, err, "ahead of WAL")
 }
 
-// NewMemoryStoreCheckpoint sets the SQLite store's checkpoint of cfg.
-func NewMemoryStoreCheckpoint(t *testing.T, cfg Config, cp uint64) error {
-	s, err := OpenSQLiteStore(context.Background(), cfg.SessionStore.SQLitePath)
+// setSQLiteCheckpoint sets the SQLite store's checkpoint of cfg.
+func setSQLiteCheckpoint(t *testing.T, cfg Config, cp uint64) error {
+	s, err := sqlite.Open(context.Background(), cfg.SessionStore.SQLitePath, nil)
 	require.NoError(t, err)
 	defer s.Close()
 	// Leave one record in the WAL so it is not empty.

@@ -2,8 +2,11 @@ package broker
 
 import (
 	"context"
+	"sync"
 	"testing"
 
+	"github.com/nautilus-go/nautilus/broker/store"
+	"github.com/nautilus-go/nautilus/broker/store/memory"
 	"github.com/stretchr/testify/require"
 )
 
@@ -32,11 +35,11 @@ func TestS1Accumulation(t *testing.T) {
 }
 
 func TestS1EmptySessionStoresNothing(t *testing.T) {
-	store := NewMemoryStore()
+	store := &savesStore{Store: memory.New()}
 	b := newBroker(t, memoryConfig(registryA()), &Options{Store: store})
 	r := ask(t, b, "", "agent-a", "employee pii")
 	require.Equal(t, []string{"hr"}, r.SourcesQueried)
-	require.Empty(t, store.states)
+	require.Empty(t, store.saved)
 	require.Zero(t, b.activeSessions())
 }
 
@@ -199,4 +202,18 @@ func TestBlockEscalatedFollowsTheData(t *testing.T) {
 	require.Equal(t, []string{"hr"}, r.SourcesDenied)
 	require.Equal(t, []string{"hr", "payroll"}, ask(t, b, "clean", "agent-a", "staff records").SourcesQueried,
 		"an unflagged session is unaffected")
+}
+
+// savesStore records the states saved through it.
+type savesStore struct {
+	store.Store
+	mu    sync.Mutex
+	saved []store.Entry
+}
+
+func (s *savesStore) Save(ctx context.Context, states []store.Entry, cp uint64) error {
+	s.mu.Lock()
+	s.saved = append(s.saved, states...)
+	s.mu.Unlock()
+	return s.Store.Save(ctx, states, cp)
 }

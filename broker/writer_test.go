@@ -6,31 +6,33 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nautilus-go/nautilus/broker/store"
+	"github.com/nautilus-go/nautilus/broker/store/memory"
 	"github.com/stretchr/testify/require"
 )
 
 // heldStore holds its first Save until released, so requests pile up
 // behind the async writer.
 type heldStore struct {
-	*MemoryStore
+	*memory.Store
 	entered chan struct{}
 	release chan struct{}
 	first   bool
 }
 
-func (g *heldStore) Save(ctx context.Context, states []SessionState, checkpoint uint64) error {
+func (g *heldStore) Save(ctx context.Context, states []store.Entry, checkpoint uint64) error {
 	if !g.first {
 		g.first = true // only the writer goroutine saves in async mode
 		close(g.entered)
 		<-g.release
 	}
-	return g.MemoryStore.Save(ctx, states, checkpoint)
+	return g.Store.Save(ctx, states, checkpoint)
 }
 
 // A backlog longer than one writer batch is stored without waiting for a
 // later request: Flush returns once every answered request is in the store.
 func TestAsyncWriterStoresABacklogLongerThanABatch(t *testing.T) {
-	store := &heldStore{MemoryStore: NewMemoryStore(), entered: make(chan struct{}), release: make(chan struct{})}
+	store := &heldStore{Store: memory.New(), entered: make(chan struct{}), release: make(chan struct{})}
 	cfg := memoryConfig(registryA())
 	cfg.Persistence = PersistenceConfig{Mode: ModeAsync, WALEnabled: true, WALBackend: "memory", WALPath: t.TempDir()}
 	b := newBroker(t, cfg, &Options{Store: store, WriterBatch: 2})
@@ -46,7 +48,7 @@ func TestAsyncWriterStoresABacklogLongerThanABatch(t *testing.T) {
 	defer cancel()
 	require.NoError(t, b.Flush(ctx), "Flush must not wait for a request that never comes")
 	for i := 0; i <= 6; i++ {
-		_, ok, err := store.MemoryStore.Load(ctx, fmt.Sprintf("s%d", i))
+		_, ok, err := store.Store.Load(ctx, fmt.Sprintf("s%d", i))
 		require.NoError(t, err)
 		require.True(t, ok, "session s%d stored", i)
 	}

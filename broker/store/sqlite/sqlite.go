@@ -1,4 +1,6 @@
-package broker
+// Package sqlite is the embedded default session store, a SQLite database
+// file (pure Go driver, no cgo).
+package sqlite
 
 import (
 	"context"
@@ -11,11 +13,12 @@ import (
 
 	"github.com/nautilus-go/nautilus/backend"
 	"github.com/nautilus-go/nautilus/backend/vfs"
+	"github.com/nautilus-go/nautilus/broker/store"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver (pure Go)
 )
 
-// SQLiteStore is the embedded default Store, a SQLite database file.
+// Store is a session store in one SQLite database file.
 //
 // It runs in WAL journal mode, so readers never block the writer, with
 // synchronous=FULL, so a committed transaction is fsync'd before Save
@@ -27,18 +30,20 @@ import (
 //
 // Opened with encryption, the state column holds each state sealed under
 // the active key with its session id as associated data, and the
-// session_id column a keyed hash of the id, never the id (see
-// OpenEncryptedSQLiteStore); the checkpoint stays readable.
-type SQLiteStore struct {
+// session_id column a keyed hash of the id, never the id (see store.Codec);
+// the checkpoint stays readable.
+type Store struct {
 	db    *sql.DB
 	path  string
-	codec stateCodec
+	codec store.Codec
 }
 
-// sqliteBusyTimeout is how long a writer waits for another's transaction.
-const sqliteBusyTimeout = 10 * time.Second
+var _ store.Store = (*Store)(nil)
 
-const sqliteSchema = `
+// busyTimeout is how long a writer waits for another's transaction.
+const busyTimeout = 10 * time.Second
+
+const schema = `
 CREATE TABLE IF NOT EXISTS nautilus_session_state (
 	session_id TEXT PRIMARY KEY,
 	state      TEXT NOT NULL,
@@ -50,35 +55,30 @@ CREATE TABLE IF NOT EXISTS nautilus_wal_checkpoint (
 	updated_at TEXT NOT NULL
 );`
 
-// OpenSQLiteStore opens (creating if missing) the database at path.
-func OpenSQLiteStore(ctx context.Context, path string) (*SQLiteStore, error) {
-	return OpenEncryptedSQLiteStore(ctx, path, nil)
-}
-
-// OpenEncryptedSQLiteStore opens the database at path sealing every state
-// under enc (nil: none). It checks the key of the most recently saved
-// state, so a missing or wrong key fails here with backend.ErrKey naming the
-// key id.
-func OpenEncryptedSQLiteStore(ctx context.Context, path string, enc *backend.Encryption) (*SQLiteStore, error) {
-	c, err := backend.NewCipher(enc)
+// Open opens (creating if missing) the database at path, sealing every
+// state under enc (nil: none). With encryption it checks the stored rows'
+// keys and the key of the most recently saved state, so a missing or wrong
+// key fails here with backend.ErrKey naming the key id.
+func Open(ctx context.Context, path string, enc *backend.Encryption) (*Store, error) {
+	codec, err := store.NewCodec(enc)
 	if err != nil {
-		return nil, fmt.Errorf("broker: session store %s: %w", path, err)
+		return nil, fmt.Errorf("sqlite: session store %s: %w", path, err)
 	}
 	q := url.Values{}
 	q.Set("_journal_mode", "WAL")
 	q.Set("_synchronous", "FULL")
-	q.Set("_busy_timeout", fmt.Sprint(sqliteBusyTimeout.Milliseconds()))
+	q.Set("_busy_timeout", fmt.Sprint(busyTimeout.Milliseconds()))
 	q.Set("_txlock", "immediate")
 	if err := createPrivate(path); err != nil {
-		return nil, fmt.Errorf("broker: open session store %s: %w", path, err)
+		return nil, fmt.Errorf("sqlite: open session store %s: %w", path, err)
 	}
 	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
 	if err != nil {
-		return nil, fmt.Errorf("broker: open session store %s: %w", path, err)
+		return nil, fmt.Errorf("sqlite: open session store %s: %w", path, err)
 	}
-	s := &SQLiteStore{db: db, path: path, codec: stateCodec{cipher: c}}
+	s := &Store{db: db, path: path, codec: codec}
 	err = s.init(ctx)
-	if err == nil && c != nil {
+	if err == nil && codec.Encrypted() {
 		err = s.checkKey(ctx)
 	}
 	if err != nil {
@@ -100,109 +100,107 @@ func createPrivate(path string) error {
 	return f.Close()
 }
 
-// checkKey checks that every state is filed under a configured key and
-// that the most recently saved one was sealed with its secret (session ids
-// are not stored, so no state can be opened here). A state under a key no
-// longer configured would otherwise be silently missed, as a new session.
-func (s *SQLiteStore) checkKey(ctx context.Context) error {
+func (s *Store) errorf(format string, args ...any) error {
+	return fmt.Errorf("sqlite: session store %s: "+format, append([]any{s.path}, args...)...)
+}
+
+// checkKey checks the stored rows against the configured keys (see
+// store.Codec.CheckStored).
+func (s *Store) checkKey(ctx context.Context) error {
 	rows, err := s.db.QueryContext(ctx, `SELECT session_id FROM nautilus_session_state`)
 	if err != nil {
-		return fmt.Errorf("broker: session store %s: %w", s.path, err)
+		return s.errorf("%w", err)
 	}
 	defer rows.Close()
+	var keys []string
 	for rows.Next() {
 		var key string
 		if err := rows.Scan(&key); err != nil {
-			return fmt.Errorf("broker: session store %s: %w", s.path, err)
+			return s.errorf("%w", err)
 		}
-		if err := s.codec.checkRowKey(key); err != nil {
-			return fmt.Errorf("broker: session store %s: %w", s.path, err)
-		}
+		keys = append(keys, key)
 	}
 	if err := rows.Err(); err != nil {
-		return fmt.Errorf("broker: session store %s: %w", s.path, err)
+		return s.errorf("%w", err)
 	}
-	var data []byte
-	err = s.db.QueryRowContext(ctx, `SELECT state FROM nautilus_session_state ORDER BY updated_at DESC LIMIT 1`).Scan(&data)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil
+	var newest []byte
+	err = s.db.QueryRowContext(ctx, `SELECT state FROM nautilus_session_state ORDER BY updated_at DESC LIMIT 1`).Scan(&newest)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return s.errorf("%w", err)
 	}
-	if err != nil {
-		return fmt.Errorf("broker: session store %s: %w", s.path, err)
-	}
-	if err := s.codec.cipher.CheckKey(data); err != nil {
-		return fmt.Errorf("broker: session store %s: %w", s.path, err)
+	if err := s.codec.CheckStored(keys, newest); err != nil {
+		return s.errorf("%w", err)
 	}
 	return nil
 }
 
-func (s *SQLiteStore) init(ctx context.Context) error {
+func (s *Store) init(ctx context.Context) error {
 	// Only create the tables when missing, so opening an existing store
 	// writes nothing: a refused startup leaves the file as it was.
 	var n int
 	err := s.db.QueryRowContext(ctx,
 		`SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('nautilus_session_state', 'nautilus_wal_checkpoint')`).Scan(&n)
 	if err != nil {
-		return fmt.Errorf("broker: session store %s: %w", s.path, err)
+		return s.errorf("%w", err)
 	}
 	if n == 2 {
 		return nil
 	}
-	if _, err := s.db.ExecContext(ctx, sqliteSchema); err != nil {
-		return fmt.Errorf("broker: session store %s: create tables: %w", s.path, err)
+	if _, err := s.db.ExecContext(ctx, schema); err != nil {
+		return s.errorf("create tables: %w", err)
 	}
 	return nil
 }
 
-// Load implements Store.
-func (s *SQLiteStore) Load(ctx context.Context, sessionID string) (State, bool, error) {
+// Load implements store.Store.
+func (s *Store) Load(ctx context.Context, sessionID string) ([]byte, bool, error) {
 	var data []byte
 	err := sql.ErrNoRows
-	for _, key := range s.codec.rowKeys(sessionID) {
+	for _, key := range s.codec.RowKeys(sessionID) {
 		err = s.db.QueryRowContext(ctx, `SELECT state FROM nautilus_session_state WHERE session_id = ?`, key).Scan(&data)
 		if !errors.Is(err, sql.ErrNoRows) {
 			break
 		}
 	}
 	if errors.Is(err, sql.ErrNoRows) {
-		return State{}, false, nil
+		return nil, false, nil
 	}
 	if err != nil {
-		return State{}, false, fmt.Errorf("broker: session store %s: load %q: %w", s.path, sessionID, err)
+		return nil, false, s.errorf("load %q: %w", sessionID, err)
 	}
-	st, err := s.codec.decode(sessionID, data)
+	state, err := s.codec.Open(sessionID, data)
 	if err != nil {
-		return State{}, false, fmt.Errorf("%w (in %s)", err, s.path)
+		return nil, false, fmt.Errorf("%w (in %s)", err, s.path)
 	}
-	return st, true, nil
+	return state, true, nil
 }
 
-// Save implements Store.
-func (s *SQLiteStore) Save(ctx context.Context, states []SessionState, checkpoint uint64) error {
+// Save implements store.Store.
+func (s *Store) Save(ctx context.Context, states []store.Entry, checkpoint uint64) error {
 	now := time.Now().UTC().Format(time.RFC3339Nano)
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("broker: session store %s: begin: %w", s.path, err)
+		return s.errorf("begin: %w", err)
 	}
 	defer tx.Rollback()
-	for _, st := range states {
-		b, err := s.codec.encode(st.SessionID, st.State)
+	for _, e := range states {
+		b, err := s.codec.Seal(e.SessionID, e.State)
 		if err != nil {
 			return err
 		}
 		var state any = string(b) // JSON as TEXT, as stores without encryption have it
-		if s.codec.cipher != nil {
+		if s.codec.Encrypted() {
 			state = b // sealed bytes as a BLOB
 		}
-		keys := s.codec.rowKeys(st.SessionID)
+		keys := s.codec.RowKeys(e.SessionID)
 		if _, err := tx.ExecContext(ctx, `INSERT INTO nautilus_session_state (session_id, state, updated_at) VALUES (?, ?, ?)
 			ON CONFLICT (session_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at`,
 			keys[0], state, now); err != nil {
-			return fmt.Errorf("broker: session store %s: save %q: %w", s.path, st.SessionID, err)
+			return s.errorf("save %q: %w", e.SessionID, err)
 		}
 		for _, old := range keys[1:] {
 			if _, err := tx.ExecContext(ctx, `DELETE FROM nautilus_session_state WHERE session_id = ?`, old); err != nil {
-				return fmt.Errorf("broker: session store %s: save %q: drop its copy under an older key: %w", s.path, st.SessionID, err)
+				return s.errorf("save %q: drop its copy under an older key: %w", e.SessionID, err)
 			}
 		}
 	}
@@ -212,46 +210,46 @@ func (s *SQLiteStore) Save(ctx context.Context, states []SessionState, checkpoin
 		if _, err := tx.ExecContext(ctx, `INSERT INTO nautilus_wal_checkpoint (id, wal_index, updated_at) VALUES (1, ?, ?)
 			ON CONFLICT (id) DO UPDATE SET wal_index = max(wal_index, excluded.wal_index), updated_at = excluded.updated_at`,
 			int64(checkpoint), now); err != nil {
-			return fmt.Errorf("broker: session store %s: save checkpoint %d: %w", s.path, checkpoint, err)
+			return s.errorf("save checkpoint %d: %w", checkpoint, err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("broker: session store %s: commit: %w", s.path, err)
+		return s.errorf("commit: %w", err)
 	}
 	return nil
 }
 
-// Checkpoint implements Store.
-func (s *SQLiteStore) Checkpoint(ctx context.Context) (uint64, error) {
+// Checkpoint implements store.Store.
+func (s *Store) Checkpoint(ctx context.Context) (uint64, error) {
 	var idx int64
 	err := s.db.QueryRowContext(ctx, `SELECT wal_index FROM nautilus_wal_checkpoint WHERE id = 1`).Scan(&idx)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil
 	}
 	if err != nil {
-		return 0, fmt.Errorf("broker: session store %s: read checkpoint: %w", s.path, err)
+		return 0, s.errorf("read checkpoint: %w", err)
 	}
 	if idx < 0 {
-		return 0, fmt.Errorf("broker: session store %s: negative checkpoint %d", s.path, idx)
+		return 0, s.errorf("negative checkpoint %d", idx)
 	}
 	return uint64(idx), nil
 }
 
-// SetCheckpoint implements Store.
-func (s *SQLiteStore) SetCheckpoint(ctx context.Context, checkpoint uint64) error {
+// SetCheckpoint implements store.Store.
+func (s *Store) SetCheckpoint(ctx context.Context, checkpoint uint64) error {
 	_, err := s.db.ExecContext(ctx, `INSERT INTO nautilus_wal_checkpoint (id, wal_index, updated_at) VALUES (1, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET wal_index = excluded.wal_index, updated_at = excluded.updated_at`,
 		int64(checkpoint), time.Now().UTC().Format(time.RFC3339Nano))
 	if err != nil {
-		return fmt.Errorf("broker: session store %s: set checkpoint %d: %w", s.path, checkpoint, err)
+		return s.errorf("set checkpoint %d: %w", checkpoint, err)
 	}
 	return nil
 }
 
-// Close implements Store.
-func (s *SQLiteStore) Close() error {
+// Close implements store.Store.
+func (s *Store) Close() error {
 	if err := s.db.Close(); err != nil {
-		return fmt.Errorf("broker: close session store %s: %w", s.path, err)
+		return fmt.Errorf("sqlite: close session store %s: %w", s.path, err)
 	}
 	return nil
 }
