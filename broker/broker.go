@@ -91,6 +91,7 @@ type Broker struct {
 	sources    map[string]Source
 	knownTypes []string
 	store      sessionStore
+	locker     store.Locker // non-nil when other brokers share the store
 	wal        backend.WAL  // nil with the WAL off
 	audit      *audit.Trail // nil with the audit trail off
 	async      bool
@@ -207,6 +208,18 @@ func (b *Broker) openStore(ctx context.Context) error {
 		return err
 	}
 	b.store = sessionStore{s}
+	if b.opts.SharedStore || b.opts.Store == nil && b.cfg.SessionStore.Backend == StorePostgres {
+		l, ok := s.(store.Locker)
+		if !ok {
+			s.Close()
+			return fmt.Errorf("broker: a shared session store must serialise sessions across brokers: %T is not a store.Locker", s)
+		}
+		if b.async {
+			s.Close()
+			return configErr("persistence.mode", "async answers before the store write, so another broker sharing the store would not see the request; use %s", ModeSynchronous)
+		}
+		b.locker = l
+	}
 	return nil
 }
 
@@ -332,6 +345,13 @@ func (b *Broker) Session(ctx context.Context, sessionID string) (State, bool, er
 		s.refs++
 	}
 	b.sessMu.Unlock()
+	if ok && b.locker != nil {
+		// Memory holds nothing between requests: the store is the truth.
+		b.sessMu.Lock()
+		s.refs--
+		b.sessMu.Unlock()
+		ok = false
+	}
 	if ok {
 		s.mu.Lock()
 		st, known := State{}, s.known

@@ -311,6 +311,11 @@ type Options struct {
 	// Store replaces the store that Config.SessionStore selects; the caller
 	// keeps it and closes it after Close.
 	Store store.Store
+	// SharedStore says other brokers use Store too: each request then holds
+	// its session's lock in the store (Store must be a store.Locker) and
+	// reads the session from the store. A postgres session store is always
+	// shared.
+	SharedStore bool
 	// Now is the clock (nil: time.Now).
 	Now func() time.Time
 	// IdleTimeout is how long a session stays in memory unused before it may

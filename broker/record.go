@@ -218,3 +218,30 @@ func slotStr(s Slots, key string) string {
 	v, _ := s[key].(string)
 	return v
 }
+
+// mergeStates returns the state holding both a and b, by the same rules
+// that apply records: the union of every set and mergeSession's slots.
+func mergeStates(sessionID string, a, b State) State {
+	m := memoryOf(sessionID, a)
+	other := memoryOf(sessionID, b)
+	for _, tmpl := range []string{tmplExposure, tmplFlag} {
+		for _, f := range other.Query(tmpl, nil) {
+			m.mustAssert(f)
+		}
+	}
+	match := Slots{"session_id": sessionID}
+	for _, f := range other.Query(tmplSession, match) {
+		slots := merge(f.Slots, nil)
+		delete(slots, "session_id")
+		if b.LastRequestTS == "" {
+			// b has seen no request of its own: nothing of its is "last".
+			for _, k := range []string{"last_request_id", "last_request_ts", "last_sources_queried"} {
+				delete(slots, k)
+			}
+		}
+		if err := modify(m, Op{Op: OpModify, Template: tmplSession, Match: match, Slots: slots}); err != nil {
+			panic(err) // slots of a fact memory already holds always apply
+		}
+	}
+	return stateOf(m, sessionID)
+}

@@ -53,14 +53,17 @@ func (b *Broker) replay(ctx context.Context) error {
 		}
 		st, ok := states[rec.SessionID]
 		if !ok {
-			loaded, found, err := b.store.Load(ctx, rec.SessionID)
-			if err != nil {
-				return err
+			st = newState()
+			if b.locker == nil {
+				// Alone on the store: read each session once, up front.
+				stored, found, err := b.store.Load(ctx, rec.SessionID)
+				if err != nil {
+					return err
+				}
+				if found {
+					st = stored
+				}
 			}
-			if !found {
-				loaded = newState()
-			}
-			st = loaded
 			order = append(order, rec.SessionID)
 		}
 		st, err = applyRecord(st, rec)
@@ -75,11 +78,11 @@ func (b *Broker) replay(ctx context.Context) error {
 		return fmt.Errorf("broker: replay WAL %s (%s) from index %d: %w", dir, b.cfg.Persistence.WALBackend, cp+1, err)
 	}
 	if n > 0 {
-		save := make([]SessionState, 0, len(order))
-		for _, id := range order {
-			save = append(save, SessionState{SessionID: id, State: states[id]})
+		save := b.saveReplayed
+		if b.locker != nil {
+			save = b.mergeReplayed
 		}
-		if err := b.store.Save(ctx, save, last); err != nil {
+		if err := save(ctx, order, states, last); err != nil {
 			return fmt.Errorf("broker: store replayed WAL records: %w", err)
 		}
 		b.log.Info("broker: replayed WAL into the session store", "records", n, "sessions", len(order), "from", cp+1, "to", last)
@@ -91,4 +94,45 @@ func (b *Broker) replay(ctx context.Context) error {
 		return fmt.Errorf("broker: truncate WAL %s after replay: %w", dir, err)
 	}
 	return nil
+}
+
+// saveReplayed stores the replayed states and the new checkpoint in one
+// transaction: the broker is alone on the store, and states began from it.
+func (b *Broker) saveReplayed(ctx context.Context, order []string, states map[string]State, last uint64) error {
+	save := make([]SessionState, 0, len(order))
+	for _, id := range order {
+		save = append(save, SessionState{SessionID: id, State: states[id]})
+	}
+	return b.store.Save(ctx, save, last)
+}
+
+// mergeReplayed merges the replayed records into a store other brokers are
+// serving from: states hold only the records' own updates (from a new
+// session), and each session is merged into what the store holds now under
+// its session lock. The merge is commutative and idempotent, so what the
+// other brokers wrote meanwhile and what a crash here leaves half-merged
+// both come out right. The checkpoint rises only once every session is in.
+func (b *Broker) mergeReplayed(ctx context.Context, order []string, states map[string]State, last uint64) error {
+	for _, id := range order {
+		err := func() error {
+			unlock, err := b.locker.LockSession(ctx, id)
+			if err != nil {
+				return err
+			}
+			defer unlock()
+			stored, found, err := b.store.Load(ctx, id)
+			if err != nil {
+				return err
+			}
+			merged := states[id]
+			if found {
+				merged = mergeStates(id, stored, merged)
+			}
+			return b.store.Save(ctx, []SessionState{{SessionID: id, State: merged}}, 0)
+		}()
+		if err != nil {
+			return fmt.Errorf("session %q: %w", id, err)
+		}
+	}
+	return b.store.Save(ctx, nil, last)
 }

@@ -15,8 +15,9 @@ type session struct {
 	mu sync.Mutex // the session lock
 
 	// Guarded by mu.
-	mem   *Memory // the session's facts; nil until loaded
-	known bool    // the store has it, or a request has been applied
+	mem          *Memory // the session's facts; nil until loaded
+	known        bool    // the store has it, or a request has been applied
+	unlockShared func()  // releases the store's session lock, with a shared store
 
 	// Guarded by Broker.sessMu.
 	refs     int // callers holding or waiting for mu
@@ -49,6 +50,16 @@ func (b *Broker) acquire(ctx context.Context, id string) (*session, error) {
 	b.sessMu.Unlock()
 
 	s.mu.Lock()
+	if b.locker != nil {
+		// Another broker may have served the session since: hold its lock
+		// in the store from this read to the store write, and read afresh.
+		unlock, err := b.locker.LockSession(ctx, id)
+		if err != nil {
+			b.release(s)
+			return nil, fmt.Errorf("broker: lock session %q in the shared store: %w", id, err)
+		}
+		s.unlockShared, s.mem = unlock, nil
+	}
 	if s.mem != nil {
 		return s, nil
 	}
@@ -64,8 +75,13 @@ func (b *Broker) acquire(ctx context.Context, id string) (*session, error) {
 	return s, nil
 }
 
-// release drops the session lock taken by acquire.
+// release drops the session lock taken by acquire, and the store's lock
+// with a shared store.
 func (b *Broker) release(s *session) {
+	if s.unlockShared != nil {
+		s.unlockShared()
+		s.unlockShared, s.mem, s.known = nil, nil, false
+	}
 	s.mu.Unlock()
 	b.sessMu.Lock()
 	s.refs--
