@@ -322,9 +322,10 @@ func newHTTPLoad(url string, clients, sessions int) *httpLoad {
 		if c < sessions%clients {
 			n++
 		}
-		// One request at a time per client: one idle connection is all
-		// its transport needs to keep.
-		t := &http.Transport{MaxIdleConns: 1, MaxIdleConnsPerHost: 1, DisableCompression: true}
+		// One request at a time per client: one connection, kept alive, is
+		// all it needs. MaxConnsPerHost makes the next request wait for it
+		// rather than race its return to the idle pool with a new dial.
+		t := &http.Transport{MaxIdleConns: 1, MaxIdleConnsPerHost: 1, MaxConnsPerHost: 1, DisableCompression: true}
 		l.clients[c] = &httpClient{id: c, sessions: n, http: &http.Client{Transport: t}}
 	}
 	return l

@@ -69,20 +69,26 @@ func (s *memSampler) take() {
 	s.samples = append(s.samples, memSample{at: time.Since(s.start), rss: rss(), heap: heapBytes()})
 }
 
-// stop takes a last sample and fills m's window figures: RSS and heap at
-// the end, peak RSS, and how RSS changed over the second half of the window
-// (against the last sample taken at or before its midpoint).
+// stop takes a last sample and fills m's window figures from the samples.
 func (s *memSampler) stop(m *Memory) {
 	close(s.done)
 	s.wg.Wait()
 	s.take()
-	last := s.samples[len(s.samples)-1]
-	mid := s.samples[0]
-	for _, x := range s.samples {
+	m.fromSamples(s.samples)
+}
+
+// fromSamples sets the window figures of m from samples (at least one, in
+// time order): RSS and heap at the end, peak RSS, and how RSS changed over
+// the second half of the window, against the last sample taken at or
+// before its midpoint.
+func (m *Memory) fromSamples(samples []memSample) {
+	last := samples[len(samples)-1]
+	mid := samples[0]
+	for _, x := range samples {
 		if x.at <= last.at/2 {
 			mid = x
 		}
 		m.RSSPeak = max(m.RSSPeak, x.rss)
 	}
-	m.RSSEnd, m.HeapEnd, m.RSSLastHalf, m.Samples = last.rss, last.heap, last.rss-mid.rss, len(s.samples)
+	m.RSSEnd, m.HeapEnd, m.RSSLastHalf, m.Samples = last.rss, last.heap, last.rss-mid.rss, len(samples)
 }

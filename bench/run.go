@@ -60,19 +60,13 @@ func (o Options) check() error {
 	positive := []struct {
 		flag string
 		n    int
-	}{{"ops", o.Ops}, {"records", o.Records}, {"size", o.Size}, {"batch", o.Batch}, {"count", o.Count}, {"rounds", o.Rounds},
-		{"sessions", o.Sessions}}
+	}{{"ops", o.Ops}, {"records", o.Records}, {"size", o.Size}, {"batch", o.Batch}, {"count", o.Count}, {"rounds", o.Rounds}}
 	for _, p := range positive {
 		if p.n <= 0 {
 			return &UsageError{Flag: p.flag, Err: fmt.Errorf("must be positive, got %d", p.n)}
 		}
 	}
-	lists := []struct {
-		flag string
-		list []int
-	}{{"concurrency", o.Concurrency}, {"clients", o.Clients}, {"clients", o.HTTPClients}} // -clients sets HTTPClients too
-	for _, l := range lists {
-		flag, list := l.flag, l.list
+	for flag, list := range map[string][]int{"concurrency": o.Concurrency, "clients": o.Clients} {
 		if len(list) == 0 {
 			return &UsageError{Flag: flag, Err: fmt.Errorf("needs at least one value")}
 		}
@@ -115,6 +109,17 @@ func (o Options) checkBrokerHTTP() error {
 	}
 	if !slices.Contains(o.Workloads, WorkloadBrokerHTTP) {
 		return nil
+	}
+	if len(o.HTTPClients) == 0 {
+		return &UsageError{Flag: "clients", Err: fmt.Errorf("needs at least one value for %s", WorkloadBrokerHTTP)}
+	}
+	for _, n := range o.HTTPClients { // -clients sets them
+		if n <= 0 {
+			return &UsageError{Flag: "clients", Err: fmt.Errorf("must be positive, got %d", n)}
+		}
+	}
+	if o.Sessions <= 0 {
+		return &UsageError{Flag: "sessions", Err: fmt.Errorf("must be positive, got %d", o.Sessions)}
 	}
 	clients := slices.Max(o.HTTPClients)
 	if o.Sessions < clients {
