@@ -287,7 +287,7 @@ func (h *httpBroker) walCounts(ctx context.Context) (walStats, error) {
 }
 
 // countingListener counts the connections it accepts: with keep-alive
-// clients a row accepts none after the warm-up.
+// clients a row accepts next to none after the warm-up.
 type countingListener struct {
 	net.Listener
 	accepted atomic.Int64

@@ -61,7 +61,10 @@ func TestMainBrokerHTTPRowsBesideTheInProcessRows(t *testing.T) {
 		assert.Positive(t, r.OpsPerSec, l)
 		assert.Positive(t, r.P50Ns, l)
 		assert.GreaterOrEqual(t, r.P99Ns, r.P50Ns, l)
-		assert.Zero(t, r.Connections, "%s: keep-alive clients open no connection in the window", l)
+		// A client without keep-alive would dial once per request; with it,
+		// hardly ever (Go's transport drops a connection whose request
+		// write is reported over 50ms late, as on a loaded machine).
+		assert.Less(t, r.Connections, r.Ops/2, "%s: keep-alive clients reuse their connections", l)
 		switch {
 		case r.Backend == NoWAL:
 			assert.Zero(t, r.Records, "%s: no WAL, no WAL records", l)
