@@ -24,7 +24,11 @@ const (
 	// same backend and sync mode: one chained event appended per request
 	// before its answer. Beside BrokerSyncWAL it shows what the trail costs.
 	BrokerSyncWALAudit = "sync+wal+audit"
-	// NoWAL is the backend column of BrokerSync rows.
+	// BrokerAsync hands the store write to the background writer and
+	// answers, with no WAL: a crash loses answered requests. broker-http
+	// only, beside BrokerAsyncWAL.
+	BrokerAsync = "async"
+	// NoWAL is the backend column of BrokerSync and BrokerAsync rows.
 	NoWAL = "no-wal"
 )
 
@@ -88,26 +92,8 @@ func newBrokerTrial(ctx context.Context, r row, dir string) (*trial, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	cfg := broker.Config{
-		Sources:      brokerSources(),
-		SessionStore: broker.SessionStoreConfig{Backend: broker.StoreSQLite, SQLitePath: filepath.Join(dir, "sessions.db")},
-		Persistence:  broker.PersistenceConfig{Mode: broker.ModeSynchronous},
-	}
-	if r.mode != BrokerSync {
-		cfg.Persistence.WALEnabled = true
-		cfg.Persistence.WALPath = filepath.Join(dir, "wal")
-		cfg.Persistence.WALBackend = r.subject.name
-		cfg.Persistence.WALSync = r.sync.String()
-	}
-	if r.mode == BrokerAsyncWAL {
-		cfg.Persistence.Mode = broker.ModeAsync
-	}
-	if r.mode == BrokerSyncWALAudit {
-		cfg.Audit = broker.AuditConfig{Enabled: true, Path: filepath.Join(dir, "audit"),
-			Backend: r.subject.name, Sync: r.sync.String()}
-	}
 	count := &commitCounter{}
-	b, err := broker.New(ctx, cfg, &broker.Options{WALObserver: count})
+	b, err := broker.New(ctx, brokerConfig(r, dir), &broker.Options{WALObserver: count})
 	if err != nil {
 		return nil, fmt.Errorf("start broker: %w", err)
 	}
@@ -119,7 +105,7 @@ func newBrokerTrial(ctx context.Context, r row, dir string) (*trial, error) {
 	for c := range reqs {
 		reqs[c] = make([]broker.Request, brokerRequestKinds)
 		for k := range reqs[c] {
-			reqs[c][k] = brokerRequest(c, k)
+			reqs[c][k] = brokerRequest(c, k, brokerSessions)
 		}
 		for k := 0; k < brokerSessions; k++ {
 			if _, err := b.Handle(ctx, reqs[c][k]); err != nil {
@@ -149,14 +135,38 @@ func newBrokerTrial(ctx context.Context, r row, dir string) (*trial, error) {
 	return t, nil
 }
 
-// brokerRequest is client c's request of kind k: session k mod
-// brokerSessions, the intents in turn.
-func brokerRequest(c, k int) broker.Request {
+// brokerConfig is the configuration of a broker row's broker, its files in
+// dir: the SQLite store, and the WAL and audit trail that r.mode selects.
+func brokerConfig(r row, dir string) broker.Config {
+	cfg := broker.Config{
+		Sources:      brokerSources(),
+		SessionStore: broker.SessionStoreConfig{Backend: broker.StoreSQLite, SQLitePath: filepath.Join(dir, "sessions.db")},
+		Persistence:  broker.PersistenceConfig{Mode: broker.ModeSynchronous},
+	}
+	if r.mode != BrokerSync && r.mode != BrokerAsync {
+		cfg.Persistence.WALEnabled = true
+		cfg.Persistence.WALPath = filepath.Join(dir, "wal")
+		cfg.Persistence.WALBackend = r.subject.name
+		cfg.Persistence.WALSync = r.sync.String()
+	}
+	if r.mode == BrokerAsyncWAL || r.mode == BrokerAsync {
+		cfg.Persistence.Mode = broker.ModeAsync
+	}
+	if r.mode == BrokerSyncWALAudit {
+		cfg.Audit = broker.AuditConfig{Enabled: true, Path: filepath.Join(dir, "audit"),
+			Backend: r.subject.name, Sync: r.sync.String()}
+	}
+	return cfg
+}
+
+// brokerRequest is client c's request of kind k when the client has
+// sessions sessions of its own: session k mod sessions, the intents in turn.
+func brokerRequest(c, k, sessions int) broker.Request {
 	return broker.Request{
 		AgentID: fmt.Sprintf("agent-%d", c),
-		Intent:  brokerIntents[(k/brokerSessions)%len(brokerIntents)],
+		Intent:  brokerIntents[(k/sessions)%len(brokerIntents)],
 		Context: broker.RequestContext{
-			SessionID: fmt.Sprintf("client-%d-session-%d", c, k%brokerSessions),
+			SessionID: fmt.Sprintf("client-%d-session-%d", c, k%sessions),
 			Clearance: "secret",
 		},
 	}
@@ -170,7 +180,7 @@ type walSyncs struct {
 }
 
 func (s walSyncs) syncs() int64 {
-	if s.r.mode == BrokerSync || !commitsSync(s.r.subject.name, s.r.sync) {
+	if s.r.mode == BrokerSync || s.r.mode == BrokerAsync || !commitsSync(s.r.subject.name, s.r.sync) {
 		return 0
 	}
 	return s.count.commits.Load() + s.count.synced.Load()

@@ -72,9 +72,10 @@ func writePanel(b *strings.Builder, rows []Result, y0 int) {
 	r0 := rows[0]
 	who := map[bool]string{true: "writer", false: "writers"}[r0.Concurrency == 1]
 	title := fmt.Sprintf("%s, sync=%s, %d B, batch %d, %d %s", r0.Workload, r0.Sync, r0.Size, r0.Batch, r0.Concurrency, who)
-	if r0.Workload == WorkloadBroker {
+	if r0.Workload == WorkloadBroker || r0.Workload == WorkloadBrokerHTTP {
 		who = map[bool]string{true: "client", false: "clients"}[r0.Concurrency == 1]
-		title = fmt.Sprintf("broker request, WAL sync=%s, SQLite store, %d %s", r0.Sync, r0.Concurrency, who)
+		over := map[bool]string{true: " over HTTP", false: ""}[r0.Workload == WorkloadBrokerHTTP]
+		title = fmt.Sprintf("broker request%s, WAL sync=%s, SQLite store, %d %s", over, r0.Sync, r0.Concurrency, who)
 	}
 	fmt.Fprintf(b, `<text x="%d" y="%d" font-size="14" font-weight="bold">%s</text>`+"\n", plotLeft, y0+22, html.EscapeString(title))
 

@@ -15,8 +15,10 @@
 //
 // under the workloads append (latency of every Append, 1 or many writers),
 // replay (records per second reading a filled log back), truncate (latency
-// of TruncateFront) and broker (an in-process broker's request latency
-// without a WAL, with one synchronously, and async, per backend).
+// of TruncateFront), broker (an in-process broker's request latency
+// without a WAL, with one synchronously, and async, per backend) and
+// broker-http (the same requests over loopback HTTP to the handler nautilus
+// serve builds, with the process's RSS and heap around and during each row).
 //
 // # Method
 //

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -51,13 +52,15 @@ func ParseFlags(args []string, usage io.Writer) (Command, error) {
 	fs.SetOutput(io.Discard)
 	fs.Var(stringList{&cmd.Backends}, "backends",
 		"comma-separated `names` of backends and baselines")
-	fs.Var(stringList{&cmd.Workloads}, "workload", "comma-separated `workloads`: append, replay, truncate, broker")
-	fs.IntVar(&cmd.Ops, "ops", cmd.Ops, "Appends per append row, shared among its writers; requests per broker row; raised to 16 per writer (client) per round")
+	fs.Var(stringList{&cmd.Workloads}, "workload", "comma-separated `workloads`: append, replay, truncate, broker, broker-http")
+	fs.IntVar(&cmd.Ops, "ops", cmd.Ops, "Appends per append row, shared among its writers; requests per broker or broker-http row; raised to 16 per writer (client) per round")
 	fs.IntVar(&cmd.Records, "records", 1_000_000, "records filled, then replayed or truncated; 100000 in the default run, without -workload")
 	fs.IntVar(&cmd.Size, "size", cmd.Size, "record size in `bytes`")
 	fs.IntVar(&cmd.Batch, "batch", cmd.Batch, "records per Append")
 	fs.Var(intList{&cmd.Concurrency}, "concurrency", "comma-separated writer `counts` for append")
-	fs.Var(intList{&cmd.Clients}, "clients", "comma-separated concurrent client `counts` for broker")
+	fs.Var(intList{&cmd.Clients}, "clients", "comma-separated concurrent client `counts` for broker, and for broker-http (whose default is 16)")
+	fs.IntVar(&cmd.Sessions, "sessions", cmd.Sessions, "broker-http: sessions the requests are spread over, shared among the clients")
+	fs.DurationVar(&cmd.Duration, "duration", 0, "broker-http: measure each row for this `long` (e.g. 60s) instead of -ops requests")
 	fs.Var(syncList{&cmd.Sync}, "sync", "comma-separated sync `modes`: always, none")
 	fs.StringVar(&cmd.Dir, "dir", "", "existing parent `directory` of the rows' WALs, on the disk to measure (default a temporary one, removed)")
 	fs.IntVar(&cmd.Count, "count", cmd.Count, "repetitions of every row, for benchstat")
@@ -82,6 +85,14 @@ func ParseFlags(args []string, usage io.Writer) (Command, error) {
 	if !set["records"] && !set["workload"] {
 		cmd.Records = DefaultOptions().Records
 	}
+	if set["clients"] {
+		cmd.HTTPClients = cmd.Clients
+	}
+	for _, name := range []string{"sessions", "duration"} {
+		if set[name] && !slices.Contains(cmd.Workloads, WorkloadBrokerHTTP) {
+			return cmd, &UsageError{Flag: name, Err: fmt.Errorf("applies to the %s workload only: add it to -workload", WorkloadBrokerHTTP)}
+		}
+	}
 	switch cmd.Format {
 	case FormatText, FormatBench, FormatJSON:
 	default:
@@ -99,7 +110,8 @@ func printUsage(fs *flag.FlagSet, w io.Writer) {
 		"backend side by side with baselines: fdatasync on a plain file and on a\n"+
 		"preallocated one (fdatasync-prealloc, the disk's limit), the raw libraries\n"+
 		"(tidwall-raw, pebble-raw, bbolt-raw) and the no-I/O memory backend;\n"+
-		"and the broker's request latency without a WAL, with one, and async.\n"+
+		"and the broker's request latency without a WAL, with one, and async,\n"+
+		"in process (broker) and over loopback HTTP (broker-http, with its memory).\n"+
 		"See docs/benchmarks.md.\n\nFlags:\n")
 	fs.SetOutput(w)
 	fs.PrintDefaults()

@@ -93,6 +93,29 @@ func medianResult(rs []Result) Result {
 	m.Latency.P99 = dur(func(r Result) time.Duration { return r.Latency.P99 })
 	m.Latency.P999 = dur(func(r Result) time.Duration { return r.Latency.P999 })
 	m.Latency.Max = dur(func(r Result) time.Duration { return r.Latency.Max })
+	m.Records = med(func(r Result) int64 { return r.Records })
+	m.Connections = med(func(r Result) int64 { return r.Connections })
+	if m.Memory != nil {
+		mem := func(f func(*Memory) int64) int64 {
+			return med(func(r Result) int64 {
+				if r.Memory == nil {
+					return 0
+				}
+				return f(r.Memory)
+			})
+		}
+		m.Memory = &Memory{
+			RSSBefore:   mem(func(x *Memory) int64 { return x.RSSBefore }),
+			RSSAfter:    mem(func(x *Memory) int64 { return x.RSSAfter }),
+			HeapBefore:  mem(func(x *Memory) int64 { return x.HeapBefore }),
+			HeapAfter:   mem(func(x *Memory) int64 { return x.HeapAfter }),
+			RSSEnd:      mem(func(x *Memory) int64 { return x.RSSEnd }),
+			RSSPeak:     mem(func(x *Memory) int64 { return x.RSSPeak }),
+			HeapEnd:     mem(func(x *Memory) int64 { return x.HeapEnd }),
+			RSSLastHalf: mem(func(x *Memory) int64 { return x.RSSLastHalf }),
+			Samples:     int(mem(func(x *Memory) int64 { return int64(x.Samples) })),
+		}
+	}
 	return m
 }
 
@@ -134,6 +157,8 @@ func (rep *Report) WriteText(out io.Writer) error {
 			writeReplayTable(w, g)
 		case WorkloadBroker:
 			writeBrokerTable(w, g, defaults(rows))
+		case WorkloadBrokerHTTP:
+			writeBrokerHTTPTable(w, g, rows)
 		default:
 			writeLatencyTable(w, g)
 		}
@@ -283,6 +308,12 @@ func (rep *Report) WriteBench(w io.Writer) error {
 		if r.Drain > 0 {
 			fmt.Fprintf(w, "\t%.0f drain-ns/op", float64(r.Drain.Nanoseconds())/float64(r.Ops))
 		}
+		if m := r.Memory; m != nil {
+			fmt.Fprintf(w, "\t%d rss-end-B\t%d rss-last-half-B\t%d rss-peak-B\t%d heap-end-B", m.RSSEnd, m.RSSLastHalf, m.RSSPeak, m.HeapEnd)
+		}
+		if r.Workload == WorkloadBrokerHTTP && r.Syncs > 0 {
+			fmt.Fprintf(w, "\t%.2f records/fsync", r.RecordsPerSync())
+		}
 		if _, err := fmt.Fprintf(w, "\t%.4f fsyncs/op\t%.2f allocs/op\n", r.SyncsPerOp(), r.AllocsPerOp()); err != nil {
 			return err
 		}
@@ -304,6 +335,8 @@ type jsonRow struct {
 	MaxNs         int64   `json:"max_ns,omitempty"`
 	FsyncsPerOp   float64 `json:"fsyncs_per_op"`
 	AllocsPerOp   float64 `json:"allocs_per_op"`
+	// broker-http rows with a WAL that fsyncs: WAL records per fsync.
+	RecordsPerFsync float64 `json:"records_per_fsync,omitempty"`
 }
 
 // WriteJSON writes one JSON object per repetition of every row, one a line.
@@ -315,6 +348,9 @@ func (rep *Report) WriteJSON(w io.Writer) error {
 			MeanNs: l.Mean.Nanoseconds(), P50Ns: l.P50.Nanoseconds(), P90Ns: l.P90.Nanoseconds(),
 			P99Ns: l.P99.Nanoseconds(), P999Ns: l.P999.Nanoseconds(), MaxNs: l.Max.Nanoseconds(),
 			FsyncsPerOp: r.SyncsPerOp(), AllocsPerOp: r.AllocsPerOp()}
+		if r.Workload == WorkloadBrokerHTTP {
+			row.RecordsPerFsync = r.RecordsPerSync()
+		}
 		if err := enc.Encode(row); err != nil {
 			return err
 		}
@@ -370,4 +406,61 @@ func writeBrokerTable(w io.Writer, rows []Result, base map[int]Result) {
 			r.SyncsPerOp(), r.AllocsPerOp(), fmtDuration(time.Duration(ratio(float64(r.Drain), float64(r.Ops)))))
 	}
 	tw.Flush()
+}
+
+// writeBrokerHTTPTable prints the broker-http rows, each against the
+// in-process broker row of the same backend, mode, sync and client count
+// when the run has one (Δp50, ×req/s: what JSON and HTTP cost), and the
+// process's memory around and during the row.
+func writeBrokerHTTPTable(w io.Writer, rows, all []Result) {
+	r0 := rows[0]
+	fmt.Fprintf(w, "broker-http, WAL sync=%s, SQLite store, %d sessions: latency per request over loopback HTTP; Δ and × against the in-process broker row\n",
+		r0.Sync, r0.Sessions)
+	inProcess := map[key]Result{}
+	for _, r := range all {
+		if r.Workload == WorkloadBroker {
+			k := keyOf(r)
+			k.workload = WorkloadBrokerHTTP
+			inProcess[k] = r
+		}
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	name := nameColumn(rows)
+	fmt.Fprintf(tw, "%s\tmode\tclients\treq/s\tp50\tp99\tΔp50\t×req/s\trecords/fsync\tallocs/req\tconns\tRSS before\tRSS end\tRSS Δlast half\tRSS peak\tRSS after\theap before\theap end\theap after\t\n", name("backend"))
+	for i, r := range rows {
+		if i > 0 && r.Concurrency != rows[i-1].Concurrency {
+			fmt.Fprintln(tw, strings.Repeat("\t", 19))
+		}
+		dp50, speed, perSync := "", "", ""
+		if in, ok := inProcess[keyOf(r)]; ok {
+			dp50 = fmtDelta(r.Latency.P50 - in.Latency.P50)
+			speed = fmt.Sprintf("%.2f", ratio(r.OpsPerSec(), in.OpsPerSec()))
+		}
+		if r.Syncs > 0 {
+			perSync = fmt.Sprintf("%.2f", r.RecordsPerSync())
+		}
+		m := r.Memory
+		if m == nil {
+			m = &Memory{}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%.0f\t%s\t%s\t%s\t%s\t%s\t%.0f\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n",
+			name(r.Backend), r.Mode, r.Concurrency, r.OpsPerSec(), fmtDuration(r.Latency.P50), fmtDuration(r.Latency.P99),
+			dp50, speed, perSync, r.AllocsPerOp(), r.Connections,
+			fmtBytes(m.RSSBefore), fmtBytes(m.RSSEnd), fmtBytesDelta(m.RSSLastHalf), fmtBytes(m.RSSPeak), fmtBytes(m.RSSAfter),
+			fmtBytes(m.HeapBefore), fmtBytes(m.HeapEnd), fmtBytes(m.HeapAfter))
+	}
+	tw.Flush()
+}
+
+// fmtBytes prints n in MiB with one decimal, "-" when unknown (0).
+func fmtBytes(n int64) string {
+	if n == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1fMiB", float64(n)/(1<<20))
+}
+
+// fmtBytesDelta prints a signed change in MiB.
+func fmtBytesDelta(n int64) string {
+	return fmt.Sprintf("%+.1fMiB", float64(n)/(1<<20))
 }

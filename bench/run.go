@@ -10,6 +10,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/nautilus-go/nautilus/broker"
+
 	"github.com/nautilus-go/nautilus/backend"
 )
 
@@ -17,13 +19,16 @@ import (
 // rejected by Run, not defaulted.
 type Options struct {
 	Backends    []string           // rows to measure: registered backends and baselines (Subjects)
-	Workloads   []string           // append, replay, truncate, broker
+	Workloads   []string           // append, replay, truncate, broker, broker-http
 	Ops         int                // Appends per append row, requests per broker row; raised by rowOps
 	Records     int                // records filled for a replay or truncate row
 	Size        int                // bytes per record
 	Batch       int                // records per Append
 	Concurrency []int              // writers per append row
 	Clients     []int              // concurrent clients per broker row
+	HTTPClients []int              // concurrent clients per broker-http row
+	Sessions    int                // broker-http: sessions the requests are spread over
+	Duration    time.Duration      // broker-http: a row's measured window; 0: Ops requests
 	Sync        []backend.SyncMode // durability of the rows
 	Dir         string             // existing parent of the rows' directories; "" a temporary one, removed
 	Count       int                // repetitions of every row, for benchstat
@@ -43,6 +48,8 @@ func DefaultOptions() Options {
 		Batch:       1,
 		Concurrency: []int{1, 64},
 		Clients:     []int{1, 16},
+		HTTPClients: []int{DefaultHTTPClients},
+		Sessions:    DefaultHTTPSessions,
 		Sync:        []backend.SyncMode{backend.SyncAlways},
 		Count:       1,
 		Rounds:      10,
@@ -80,6 +87,9 @@ func (o Options) check() error {
 			return &UsageError{Flag: "workload", Err: fmt.Errorf("unknown workload %q (known: %v)", w, Workloads)}
 		}
 	}
+	if err := o.checkBrokerHTTP(); err != nil {
+		return err
+	}
 	if len(o.Backends) == 0 {
 		return &UsageError{Flag: "backends", Err: fmt.Errorf("needs at least one backend")}
 	}
@@ -87,6 +97,36 @@ func (o Options) check() error {
 		if _, err := lookupSubject(b); err != nil {
 			return &UsageError{Flag: "backends", Err: err}
 		}
+	}
+	return nil
+}
+
+// checkBrokerHTTP checks the broker-http settings: a window that is not
+// negative, and a session and a connection of its own for every client.
+func (o Options) checkBrokerHTTP() error {
+	if o.Duration < 0 {
+		return &UsageError{Flag: "duration", Err: fmt.Errorf("must not be negative, got %s", o.Duration)}
+	}
+	if !slices.Contains(o.Workloads, WorkloadBrokerHTTP) {
+		return nil
+	}
+	if len(o.HTTPClients) == 0 {
+		return &UsageError{Flag: "clients", Err: fmt.Errorf("needs at least one value for %s", WorkloadBrokerHTTP)}
+	}
+	for _, n := range o.HTTPClients { // -clients sets them
+		if n <= 0 {
+			return &UsageError{Flag: "clients", Err: fmt.Errorf("must be positive, got %d", n)}
+		}
+	}
+	if o.Sessions <= 0 {
+		return &UsageError{Flag: "sessions", Err: fmt.Errorf("must be positive, got %d", o.Sessions)}
+	}
+	clients := slices.Max(o.HTTPClients)
+	if o.Sessions < clients {
+		return &UsageError{Flag: "sessions", Err: fmt.Errorf("%d sessions for %d clients: each client needs a session of its own", o.Sessions, clients)}
+	}
+	if clients > broker.DefaultMaxConnections {
+		return &UsageError{Flag: "clients", Err: fmt.Errorf("%d broker-http clients: the server accepts at most %d connections (api.max_connections)", clients, broker.DefaultMaxConnections)}
 	}
 	return nil
 }
@@ -138,6 +178,10 @@ func (o Options) plan() ([]row, error) {
 			}
 			if wl == WorkloadBroker {
 				rows = append(rows, brokerRows(o, subjects, run)...)
+				continue
+			}
+			if wl == WorkloadBrokerHTTP {
+				rows = append(rows, brokerHTTPRows(o, subjects, run)...)
 				continue
 			}
 			modes := o.Sync
@@ -235,7 +279,8 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 
 // interleaved reports whether r is measured in rounds with the rows it is
 // compared with: append and broker rows are; replay and truncate rows,
-// single long operations, are not.
+// single long operations, are not, nor broker-http rows, whose memory
+// figures are the process's and must be one row's alone.
 func interleaved(r row) bool {
 	return r.workload == WorkloadAppend || r.workload == WorkloadBroker
 }
@@ -258,8 +303,11 @@ func groupAt(rows []row, i int) []row {
 	return rows[i:j]
 }
 
-// measure takes one replay or truncate row in its own directory.
+// measure takes one replay, truncate or broker-http row in its own directory.
 func measure(ctx context.Context, r row, dir string) (Result, error) {
+	if r.workload == WorkloadBrokerHTTP {
+		return runBrokerHTTP(ctx, r, dir)
+	}
 	o := storeOptions{dir: dir, sync: r.sync, size: r.size}
 	if r.workload == WorkloadReplay {
 		return runReplay(ctx, r.subject, o, r)
@@ -285,7 +333,7 @@ func label(r Result) string {
 	switch r.Workload {
 	case WorkloadAppend:
 		s += fmt.Sprintf(" writers=%d", r.Concurrency)
-	case WorkloadBroker:
+	case WorkloadBroker, WorkloadBrokerHTTP:
 		s += fmt.Sprintf(" clients=%d", r.Concurrency)
 	}
 	return s + " sync=" + r.Sync
@@ -294,10 +342,13 @@ func label(r Result) string {
 // brief is the progress line's summary of a result.
 func brief(r Result) string {
 	unit := map[string]string{WorkloadAppend: "Appends/s", WorkloadReplay: "records/s",
-		WorkloadTruncate: "TruncateFronts/s", WorkloadBroker: "requests/s"}[r.Workload]
+		WorkloadTruncate: "TruncateFronts/s", WorkloadBroker: "requests/s", WorkloadBrokerHTTP: "requests/s"}[r.Workload]
 	s := fmt.Sprintf("%.0f %s", r.OpsPerSec(), unit)
 	if r.Latency.Count > 0 {
 		s += fmt.Sprintf(", p50 %s, p99 %s", fmtDuration(r.Latency.P50), fmtDuration(r.Latency.P99))
+	}
+	if m := r.Memory; m != nil {
+		s += fmt.Sprintf(", RSS %s at the end (%s over the last half)", fmtBytes(m.RSSEnd), fmtBytesDelta(m.RSSLastHalf))
 	}
 	return s
 }

@@ -33,12 +33,17 @@ type row struct {
 	ops         int // Appends (append) or records (replay, truncate)
 	mode        string
 	run         int
+	// broker-http: the sessions the requests are spread over, and the
+	// measured window's length (0: ops requests instead).
+	sessions int
+	duration time.Duration
 }
 
 func (r row) result() Result {
 	return Result{
 		Workload: r.workload, Backend: r.subject.name, Baseline: r.subject.baseline, Mode: r.mode,
 		Size: r.size, Batch: r.batch, Concurrency: r.concurrency, Sync: r.sync.String(), Run: r.run,
+		Sessions: r.sessions,
 	}
 }
 
