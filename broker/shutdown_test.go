@@ -7,7 +7,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 
@@ -89,5 +91,70 @@ func TestCloseUnderLoadLeavesEmptyWAL(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// flakyStore holds the first Save until gate is closed and fails every
+// later one while failing is set.
+type flakyStore struct {
+	Store
+	gate    chan struct{}
+	calls   atomic.Int64
+	failing atomic.Bool
+}
+
+func (f *flakyStore) Save(ctx context.Context, states []SessionState, cp uint64) error {
+	if f.calls.Add(1) == 1 {
+		<-f.gate
+	} else if f.failing.Load() {
+		return errors.New("disk full")
+	}
+	return f.Store.Save(ctx, states, cp)
+}
+
+// Requests queued while a store transaction runs share the next one; when
+// it fails, every one of them gets the error, their records stay in the
+// WAL behind the checkpoint, and the next start replays them all.
+func TestGroupCommitFailureAnswersEveryRequest(t *testing.T) {
+	inner := NewMemoryStore()
+	store := &flakyStore{Store: inner, gate: make(chan struct{})}
+	cfg := memoryConfig(registryA())
+	cfg.Persistence = PersistenceConfig{Mode: ModeSynchronous, WALEnabled: true, WALBackend: "jsonl", WALPath: t.TempDir()}
+	b, err := New(context.Background(), cfg, &Options{Store: store})
+	require.NoError(t, err)
+
+	const queued = 5
+	errs := make(chan error, queued+1)
+	send := func(session string) {
+		_, err := b.Handle(context.Background(), Request{AgentID: "a", Intent: "cve",
+			Context: RequestContext{SessionID: session, Clearance: "secret"}})
+		errs <- err
+	}
+	go send("first") // its transaction waits at the gate
+	require.Eventually(t, func() bool { return store.calls.Load() == 1 }, 10*time.Second, time.Millisecond)
+	for i := range queued {
+		go send(fmt.Sprintf("queued-%d", i))
+	}
+	require.Eventually(t, func() bool { return len(b.committer.in) == queued }, 10*time.Second, time.Millisecond,
+		"the requests queue behind the running transaction")
+	require.Empty(t, errs, "no request is answered before its transaction commits")
+	store.failing.Store(true)
+	close(store.gate)
+	var failed int
+	for range queued + 1 {
+		if err := <-errs; err != nil {
+			require.ErrorContains(t, err, "stored in the WAL but not in the session store: disk full")
+			failed++
+		}
+	}
+	require.Equal(t, queued, failed, "every request of the failed transaction got its error")
+	require.Equal(t, int64(2), store.calls.Load(), "the queued requests shared one transaction")
+	require.NoError(t, b.Close())
+
+	reg := prometheus.NewRegistry()
+	b = newBroker(t, cfg, &Options{Store: inner, Registerer: reg})
+	require.Equal(t, float64(queued), testutil.ToFloat64(b.metrics.replayed), "the WAL kept the failed requests")
+	for i := range queued {
+		require.Equal(t, []string{"cve"}, stateOfSession(t, b, fmt.Sprintf("queued-%d", i)).DataTypesSeen)
 	}
 }
