@@ -100,6 +100,7 @@ func (c *committer) store(batch []*commitItem) {
 		return
 	}
 	failpoint("after-store-write")
+	b.metrics.storeBatch.Observe(float64(len(batch)))
 	for _, it := range batch {
 		it.session.markStored(it.seq)
 		if b.wal != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/require"
 
 	"github.com/nautilus-go/nautilus/backend"
@@ -149,6 +150,7 @@ func TestGroupCommitFailureAnswersEveryRequest(t *testing.T) {
 	}
 	require.Equal(t, queued, failed, "every request of the failed transaction got its error")
 	require.Equal(t, int64(2), store.calls.Load(), "the queued requests shared one transaction")
+	require.Equal(t, uint64(1), histogram(t, b.metrics.storeBatch).GetSampleCount(), "the failed transaction is not counted")
 	require.NoError(t, b.Close())
 
 	reg := prometheus.NewRegistry()
@@ -157,4 +159,34 @@ func TestGroupCommitFailureAnswersEveryRequest(t *testing.T) {
 	for i := range queued {
 		require.Equal(t, []string{"cve"}, stateOfSession(t, b, fmt.Sprintf("queued-%d", i)).DataTypesSeen)
 	}
+}
+
+// Concurrent synchronous requests share store transactions: the batch
+// histogram counts every request once, in fewer transactions than requests.
+func TestGroupCommitBatchesConcurrentRequests(t *testing.T) {
+	store := &flakyStore{Store: NewMemoryStore(), gate: make(chan struct{})}
+	b := newBroker(t, memoryConfig(registryA()), &Options{Store: store})
+	const n = 20
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ask(t, b, fmt.Sprintf("s%d", i), "a", "cve")
+		}()
+	}
+	require.Eventually(t, func() bool { return len(b.committer.in) == n-1 }, 10*time.Second, time.Millisecond,
+		"the others queue behind the first transaction")
+	close(store.gate)
+	wg.Wait()
+	h := histogram(t, b.metrics.storeBatch)
+	require.Equal(t, float64(n), h.GetSampleSum(), "every request stored once")
+	require.Equal(t, uint64(2), h.GetSampleCount(), "the first transaction, then one for all that queued behind it")
+}
+
+func histogram(t *testing.T, h prometheus.Histogram) *dto.Histogram {
+	t.Helper()
+	var m dto.Metric
+	require.NoError(t, h.Write(&m))
+	return m.GetHistogram()
 }

@@ -179,6 +179,7 @@ func (w *writer) store(batch []writeItem, closing bool) bool {
 	for _, it := range batch {
 		failpointAfter("after-store-write", it.answered)
 	}
+	w.b.metrics.storeBatch.Observe(float64(len(batch)))
 	for _, it := range batch {
 		it.session.markStored(it.seq)
 		if w.b.wal != nil {
