@@ -101,11 +101,13 @@ type flakyStore struct {
 	Store
 	gate    chan struct{}
 	calls   atomic.Int64
+	first   atomic.Int64 // states in the first Save
 	failing atomic.Bool
 }
 
 func (f *flakyStore) Save(ctx context.Context, states []SessionState, cp uint64) error {
 	if f.calls.Add(1) == 1 {
+		f.first.Store(int64(len(states)))
 		<-f.gate
 	} else if f.failing.Load() {
 		return errors.New("disk full")
@@ -166,6 +168,9 @@ func TestGroupCommitFailureAnswersEveryRequest(t *testing.T) {
 func TestGroupCommitBatchesConcurrentRequests(t *testing.T) {
 	store := &flakyStore{Store: NewMemoryStore(), gate: make(chan struct{})}
 	b := newBroker(t, memoryConfig(registryA()), &Options{Store: store})
+	var opened sync.Once
+	open := func() { opened.Do(func() { close(store.gate) }) }
+	t.Cleanup(open) // before Close, should the test stop early
 	const n = 20
 	var wg sync.WaitGroup
 	for i := range n {
@@ -175,9 +180,10 @@ func TestGroupCommitBatchesConcurrentRequests(t *testing.T) {
 			ask(t, b, fmt.Sprintf("s%d", i), "a", "cve")
 		}()
 	}
-	require.Eventually(t, func() bool { return len(b.committer.in) == n-1 }, 10*time.Second, time.Millisecond,
-		"the others queue behind the first transaction")
-	close(store.gate)
+	require.Eventually(t, func() bool {
+		return store.calls.Load() == 1 && len(b.committer.in) == n-int(store.first.Load())
+	}, 10*time.Second, time.Millisecond, "the others queue behind the first transaction")
+	open()
 	wg.Wait()
 	h := histogram(t, b.metrics.storeBatch)
 	require.Equal(t, float64(n), h.GetSampleSum(), "every request stored once")
