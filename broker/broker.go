@@ -107,7 +107,8 @@ type Broker struct {
 	checkpoints checkpoints
 	persisted   atomic.Uint64 // highest checkpoint committed to the store
 	truncate    chan struct{}
-	writer      *writer // async mode only
+	writer      *writer    // async mode only
+	committer   *committer // synchronous mode only
 
 	lifeMu   sync.RWMutex
 	closed   bool
@@ -195,6 +196,10 @@ func New(ctx context.Context, cfg Config, opts *Options) (*Broker, error) {
 		b.writer = newWriter(b)
 		b.bg.Add(1)
 		go b.writer.run()
+	} else {
+		b.committer = newCommitter(b)
+		b.bg.Add(1)
+		go b.committer.run()
 	}
 	b.bg.Add(2)
 	go b.evictLoop()
@@ -313,6 +318,8 @@ func (b *Broker) Close() error {
 	b.inflight.Wait()
 	if b.writer != nil {
 		b.writer.close()
+	} else {
+		b.committer.close()
 	}
 	close(b.stop)
 	b.bg.Wait()

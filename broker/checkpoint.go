@@ -28,13 +28,23 @@ func (c *checkpoints) value() uint64 {
 	return c.through
 }
 
-// peek returns what the checkpoint would be were idx complete too: the
-// value to store in the same transaction that stores idx.
-func (c *checkpoints) peek(idx uint64) uint64 {
+// peek returns what the checkpoint would be were the indexes in idxs,
+// sorted ascending, complete too: the value to store in the transaction
+// that stores them.
+func (c *checkpoints) peek(idxs []uint64) uint64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	cp := c.through
-	for cp+1 == idx || c.done[cp+1] {
+	for _, idx := range idxs {
+		for c.done[cp+1] {
+			cp++
+		}
+		if idx > cp+1 {
+			break // a gap: an index before idx is in neither
+		}
+		cp = max(cp, idx)
+	}
+	for c.done[cp+1] {
 		cp++
 	}
 	return cp

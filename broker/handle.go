@@ -89,14 +89,14 @@ func (b *Broker) handle(ctx context.Context, req Request, answered chan struct{}
 			// Our own ops always apply; if not, memory may be half-updated,
 			// so drop it and let the next request reload from the store.
 			s.mem, s.known = nil, false
-			b.persist(ctx, s, seq, State{}, answered, false)
+			b.persist(s, seq, State{}, answered, false)
 			return Response{}, fmt.Errorf("broker: request %s: %w", requestID, err)
 		}
 		s.known = true
 		s.applied.Store(seq)
 		failpoint("after-apply")
 		after = stateOf(s.mem, sessionID)
-		if err := b.persist(ctx, s, seq, after, answered, true); err != nil {
+		if err := b.persist(s, seq, after, answered, true); err != nil {
 			return Response{}, err
 		}
 	}
@@ -145,38 +145,18 @@ func (b *Broker) writeAhead(ctx context.Context, rec Record) (uint64, error) {
 	return idx, nil
 }
 
-// persist is step 7: in synchronous mode write the session's state and the
-// checkpoint to the store now; in async mode hand them to the writer. ok
-// false means there is nothing to store for seq, only its place in order.
-func (b *Broker) persist(ctx context.Context, s *session, seq uint64, st State, answered <-chan struct{}, ok bool) error {
+// persist is step 7: in synchronous mode queue the session's state for the
+// committer and wait until its transaction, shared with the requests queued
+// beside it, has stored the state and the checkpoint; in async mode hand
+// them to the writer. ok false means there is nothing to store for seq, only
+// its place in order. The record is durable by now, so the store write
+// finishes even if the client left.
+func (b *Broker) persist(s *session, seq uint64, st State, answered <-chan struct{}, ok bool) error {
 	if b.writer != nil {
 		b.writer.enqueue(writeItem{seq: seq, session: s, state: st, ok: ok, answered: answered})
 		return nil
 	}
-	if !ok {
-		return nil
-	}
-	// The record is durable: finish its store write even if the client left.
-	ctx = context.WithoutCancel(ctx)
-	var checkpoint uint64
-	if b.wal != nil {
-		checkpoint = b.checkpoints.peek(seq)
-	}
-	failpoint("before-store-write")
-	if err := b.store.Save(ctx, []SessionState{{SessionID: s.id, State: st}}, checkpoint); err != nil {
-		// The record stays in the WAL and the checkpoint stays below it, so
-		// the next start replays it into the store.
-		b.log.Error("broker: session store write failed; the WAL keeps the request for replay",
-			"session_id", s.id, "seq", seq, "err", err)
-		return fmt.Errorf("broker: request stored in the WAL but not in the session store: %w", err)
-	}
-	failpoint("after-store-write")
-	s.markStored(seq)
-	if b.wal != nil {
-		b.checkpoints.complete(seq)
-		b.advancePersisted(checkpoint)
-	}
-	return nil
+	return b.committer.commit(&commitItem{seq: seq, session: s, state: st, ok: ok})
 }
 
 // lastSeq is the highest sequence number handed out so far.

@@ -10,9 +10,10 @@ import (
 
 // metrics are the broker's Prometheus metrics.
 type metrics struct {
-	request   *prometheus.HistogramVec
-	walAppend prometheus.Histogram
-	replayed  prometheus.Counter
+	request    *prometheus.HistogramVec
+	walAppend  prometheus.Histogram
+	storeBatch prometheus.Histogram
+	replayed   prometheus.Counter
 }
 
 // latencyBuckets span 25µs to about 3s.
@@ -30,6 +31,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help:    "Time for a request's WAL record to become durable.",
 			Buckets: latencyBuckets,
 		}),
+		storeBatch: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "nautilus_broker_store_batch_requests",
+			Help:    "Requests whose states one committed session store transaction holds (group commit, or the async writer's batch).",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 9),
+		}),
 		replayed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "nautilus_broker_wal_records_replayed_total",
 			Help: "WAL records replayed into the session store at startup.",
@@ -38,7 +44,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.request, m.walAppend, m.replayed} {
+	for _, c := range []prometheus.Collector{m.request, m.walAppend, m.storeBatch, m.replayed} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if errors.As(err, &are) {

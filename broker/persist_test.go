@@ -206,11 +206,15 @@ func (g *gatedStore) Save(ctx context.Context, states []store.Entry, cp uint64) 
 func TestCheckpointsOutOfOrder(t *testing.T) {
 	var c checkpoints
 	c.reset(10)
-	require.Equal(t, uint64(10), c.peek(12), "12 alone leaves a hole at 11")
+	require.Equal(t, uint64(10), c.peek([]uint64{12}), "12 alone leaves a hole at 11")
 	require.Equal(t, uint64(10), c.complete(12))
-	require.Equal(t, uint64(12), c.peek(11))
+	require.Equal(t, uint64(12), c.peek([]uint64{11}))
 	require.Equal(t, uint64(12), c.complete(11))
 	require.Equal(t, uint64(13), c.complete(13))
+	require.Equal(t, uint64(15), c.peek([]uint64{14, 15, 17}), "a batch covers its run, not past the hole at 16")
+	require.Equal(t, uint64(13), c.value(), "peek completes nothing")
+	c.complete(16)
+	require.Equal(t, uint64(17), c.peek([]uint64{14, 15, 17}), "the hole filled earlier")
 }
 
 func TestWALTruncatedBehindStore(t *testing.T) {

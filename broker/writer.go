@@ -25,11 +25,12 @@ type writer struct {
 	mu      sync.Mutex
 	stored  uint64        // every seq <= stored is in the store
 	changed chan struct{} // closed and replaced when stored advances
+	flush   chan struct{} // a waiter wants the store to catch up now
 	done    chan struct{} // closed when run returns
 }
 
 func newWriter(b *Broker) *writer {
-	w := &writer{b: b, in: make(chan writeItem, 4*b.opts.WriterBatch), changed: make(chan struct{}), done: make(chan struct{})}
+	w := &writer{b: b, in: make(chan writeItem, 4*b.opts.WriterBatch), changed: make(chan struct{}), flush: make(chan struct{}, 1), done: make(chan struct{})}
 	if b.wal != nil {
 		w.stored = b.checkpoints.value()
 	}
@@ -77,6 +78,9 @@ func (w *writer) run() {
 					break drain
 				}
 			}
+			if open && w.b.wal != nil && len(pending) < w.b.opts.WriterBatch {
+				open = w.gather(pending)
+			}
 		}
 		var batch []writeItem
 		for len(batch) < w.b.opts.WriterBatch {
@@ -100,6 +104,35 @@ func (w *writer) run() {
 			return
 		}
 	}
+}
+
+// writerDelay is how long the async writer, with the WAL on, waits for a
+// batch to fill before storing a partial one. The WAL already holds the
+// requests durably, so the store may lag a little; one larger transaction
+// costs one fsync and writes each session once, where many small ones would
+// contend with the WAL's fsyncs for the disk and the CPU.
+const writerDelay = 5 * time.Millisecond
+
+// gather adds input to pending until it holds a batch, writerDelay passes,
+// Flush asks for the store to catch up, or the input closes (it then
+// returns false).
+func (w *writer) gather(pending map[uint64]writeItem) bool {
+	t := time.NewTimer(writerDelay)
+	defer t.Stop()
+	for len(pending) < w.b.opts.WriterBatch {
+		select {
+		case it, ok := <-w.in:
+			if !ok {
+				return false
+			}
+			pending[it.seq] = it
+		case <-t.C:
+			return true
+		case <-w.flush:
+			return true
+		}
+	}
+	return true
 }
 
 // store writes one batch, retrying a failed transaction until it succeeds,
@@ -146,6 +179,7 @@ func (w *writer) store(batch []writeItem, closing bool) bool {
 	for _, it := range batch {
 		failpointAfter("after-store-write", it.answered)
 	}
+	w.b.metrics.storeBatch.Observe(float64(len(batch)))
 	for _, it := range batch {
 		it.session.markStored(it.seq)
 		if w.b.wal != nil {
@@ -171,6 +205,10 @@ func (w *writer) wait(ctx context.Context, target uint64) error {
 		w.mu.Unlock()
 		if stored >= target {
 			return nil
+		}
+		select {
+		case w.flush <- struct{}{}:
+		default: // a flush is already asked for
 		}
 		select {
 		case <-changed:
