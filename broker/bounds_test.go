@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/nautilus-go/nautilus/broker/store/memory"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -168,7 +169,7 @@ func stateOfSessionOrNew(t *testing.T, b *Broker, id string) State {
 // serves them; it admits no new one.
 func TestLoweredAgentLimitKeepsStoredAgents(t *testing.T) {
 	cfg := boundsConfig()
-	store := NewMemoryStore()
+	store := memory.New()
 	b := newBroker(t, cfg, &Options{Store: store})
 	for _, a := range []string{"a1", "a2", "a3"} {
 		ask(t, b, "s", a, "need t7")

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/nautilus-go/nautilus/broker/store"
+	"github.com/nautilus-go/nautilus/broker/store/memory"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -98,14 +100,14 @@ func TestCloseUnderLoadLeavesEmptyWAL(t *testing.T) {
 // flakyStore holds the first Save until gate is closed and fails every
 // later one while failing is set.
 type flakyStore struct {
-	Store
+	store.Store
 	gate    chan struct{}
 	calls   atomic.Int64
 	first   atomic.Int64 // states in the first Save
 	failing atomic.Bool
 }
 
-func (f *flakyStore) Save(ctx context.Context, states []SessionState, cp uint64) error {
+func (f *flakyStore) Save(ctx context.Context, states []store.Entry, cp uint64) error {
 	if f.calls.Add(1) == 1 {
 		f.first.Store(int64(len(states)))
 		<-f.gate
@@ -119,11 +121,11 @@ func (f *flakyStore) Save(ctx context.Context, states []SessionState, cp uint64)
 // it fails, every one of them gets the error, their records stay in the
 // WAL behind the checkpoint, and the next start replays them all.
 func TestGroupCommitFailureAnswersEveryRequest(t *testing.T) {
-	inner := NewMemoryStore()
-	store := &flakyStore{Store: inner, gate: make(chan struct{})}
+	inner := memory.New()
+	flaky := &flakyStore{Store: inner, gate: make(chan struct{})}
 	cfg := memoryConfig(registryA())
 	cfg.Persistence = PersistenceConfig{Mode: ModeSynchronous, WALEnabled: true, WALBackend: "jsonl", WALPath: t.TempDir()}
-	b, err := New(context.Background(), cfg, &Options{Store: store})
+	b, err := New(context.Background(), cfg, &Options{Store: flaky})
 	require.NoError(t, err)
 
 	const queued = 5
@@ -134,15 +136,15 @@ func TestGroupCommitFailureAnswersEveryRequest(t *testing.T) {
 		errs <- err
 	}
 	go send("first") // its transaction waits at the gate
-	require.Eventually(t, func() bool { return store.calls.Load() == 1 }, 10*time.Second, time.Millisecond)
+	require.Eventually(t, func() bool { return flaky.calls.Load() == 1 }, 10*time.Second, time.Millisecond)
 	for i := range queued {
 		go send(fmt.Sprintf("queued-%d", i))
 	}
 	require.Eventually(t, func() bool { return len(b.committer.in) == queued }, 10*time.Second, time.Millisecond,
 		"the requests queue behind the running transaction")
 	require.Empty(t, errs, "no request is answered before its transaction commits")
-	store.failing.Store(true)
-	close(store.gate)
+	flaky.failing.Store(true)
+	close(flaky.gate)
 	var failed int
 	for range queued + 1 {
 		if err := <-errs; err != nil {
@@ -151,7 +153,7 @@ func TestGroupCommitFailureAnswersEveryRequest(t *testing.T) {
 		}
 	}
 	require.Equal(t, queued, failed, "every request of the failed transaction got its error")
-	require.Equal(t, int64(2), store.calls.Load(), "the queued requests shared one transaction")
+	require.Equal(t, int64(2), flaky.calls.Load(), "the queued requests shared one transaction")
 	require.Equal(t, uint64(1), histogram(t, b.metrics.storeBatch).GetSampleCount(), "the failed transaction is not counted")
 	require.NoError(t, b.Close())
 
@@ -166,10 +168,10 @@ func TestGroupCommitFailureAnswersEveryRequest(t *testing.T) {
 // Concurrent synchronous requests share store transactions: the batch
 // histogram counts every request once, in fewer transactions than requests.
 func TestGroupCommitBatchesConcurrentRequests(t *testing.T) {
-	store := &flakyStore{Store: NewMemoryStore(), gate: make(chan struct{})}
-	b := newBroker(t, memoryConfig(registryA()), &Options{Store: store})
+	flaky := &flakyStore{Store: memory.New(), gate: make(chan struct{})}
+	b := newBroker(t, memoryConfig(registryA()), &Options{Store: flaky})
 	var opened sync.Once
-	open := func() { opened.Do(func() { close(store.gate) }) }
+	open := func() { opened.Do(func() { close(flaky.gate) }) }
 	t.Cleanup(open) // before Close, should the test stop early
 	const n = 20
 	var wg sync.WaitGroup
@@ -181,7 +183,7 @@ func TestGroupCommitBatchesConcurrentRequests(t *testing.T) {
 		}()
 	}
 	require.Eventually(t, func() bool {
-		return store.calls.Load() == 1 && len(b.committer.in) == n-int(store.first.Load())
+		return flaky.calls.Load() == 1 && len(b.committer.in) == n-int(flaky.first.Load())
 	}, 10*time.Second, time.Millisecond, "the others queue behind the first transaction")
 	open()
 	wg.Wait()
