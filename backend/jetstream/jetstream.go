@@ -248,13 +248,18 @@ func retry(ctx context.Context, timeout time.Duration, f func(ctx context.Contex
 	}
 }
 
+// errCodeDuplicateInProcess is the stream's answer to a publish whose
+// Nats-Msg-Id an earlier, unfinished try of it holds (JSStreamDuplicateMessageConflict).
+const errCodeDuplicateInProcess js.ErrorCode = 10158
+
 // retryDelay is the pause between tries of a request that failed for want of
 // a stream leader.
 const retryDelay = 50 * time.Millisecond
 
-// tryTimeout is how long one request may wait for its answer.
+// tryTimeout is how long one request may wait for its answer before it is
+// sent again: an answer lost with a connection never comes.
 func tryTimeout(total time.Duration) time.Duration {
-	return min(total, max(total/5, 2*time.Second))
+	return min(total, 5*time.Second)
 }
 
 // transient reports whether err may go away by itself: no answer, no
@@ -262,8 +267,10 @@ func tryTimeout(total time.Duration) time.Duration {
 func transient(err error) bool {
 	var apiErr *js.APIError
 	if errors.As(err, &apiErr) {
-		// 503 is JetStream's "temporarily unavailable", e.g. no quorum yet.
-		return apiErr.Code == 503
+		// 503 is JetStream's "temporarily unavailable", e.g. no quorum yet;
+		// a publish whose Nats-Msg-Id is still being proposed by an
+		// earlier try is answered when that try is settled.
+		return apiErr.Code == 503 || apiErr.ErrorCode == errCodeDuplicateInProcess
 	}
 	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
 		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, js.ErrNoStreamResponse) ||
