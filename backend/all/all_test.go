@@ -14,7 +14,7 @@ import (
 // Every built-in backend is registered, and each opens, appends and reopens
 // by name alone.
 func TestEveryBuiltinRegistered(t *testing.T) {
-	builtin := []string{"bbolt", "jsonl", "memory", "pebble", "tidwall"}
+	builtin := []string{"bbolt", "jetstream", "jsonl", "memory", "pebble", "tidwall"}
 	require.Subset(t, backend.Drivers(), builtin)
 	ctx := context.Background()
 	for _, name := range builtin {
@@ -40,7 +40,7 @@ func TestEveryBuiltinRegistered(t *testing.T) {
 // Every built-in backend checks its params without touching the disk, and
 // refuses what Open refuses with the same *backend.ParamError.
 func TestEveryBuiltinChecksParams(t *testing.T) {
-	for _, name := range []string{"bbolt", "jsonl", "memory", "pebble", "tidwall"} {
+	for _, name := range []string{"bbolt", "jetstream", "jsonl", "memory", "pebble", "tidwall"} {
 		t.Run(name, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "wal")
 			require.NoError(t, backend.CheckParams(backend.Config{Backend: name, Dir: dir}))

@@ -18,7 +18,7 @@ import (
 // directory, and as a source: it leaves nothing in it.
 func TestWrongBackendRefusesAnotherBackendsLog(t *testing.T) {
 	ctx := context.Background()
-	durable := []string{"bbolt", "jsonl", "pebble", "tidwall"}
+	durable := []string{"bbolt", "jetstream", "jsonl", "pebble", "tidwall"}
 	for _, writer := range durable {
 		for _, reader := range durable {
 			if reader == writer {

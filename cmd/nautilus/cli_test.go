@@ -58,7 +58,7 @@ func TestExitStatusConvention(t *testing.T) {
 		return []usageCase{
 			{[]string{"--nope"}, "nautilus audit " + sub + ": flag provided but not defined: -nope"},
 			{[]string{"--backend", "jsonl"}, "nautilus audit " + sub + ": --path is required"},
-			{[]string{"--backend", "nope", "--path", d}, `nautilus audit ` + sub + `: --backend: unknown backend "nope" (registered: bbolt, jsonl,`},
+			{[]string{"--backend", "nope", "--path", d}, `nautilus audit ` + sub + `: --backend: unknown backend "nope" (registered: bbolt, jetstream, jsonl,`},
 			{[]string{"--path", d, "--param", "novalue"}, `invalid value "novalue" for flag -param: want key=value, got "novalue"`},
 			{[]string{"--path", d, "--param", "no_such=1"}, "nautilus audit " + sub + ": --param: backend jsonl: unknown param no_such"},
 			{[]string{"--path", d, "extra"}, `nautilus audit ` + sub + `: unexpected argument "extra"`},
@@ -73,7 +73,7 @@ func TestExitStatusConvention(t *testing.T) {
 			{[]string{"--nope"}, "nautilus wal " + sub + ": flag provided but not defined: -nope"},
 			{[]string{"--dir", d}, "nautilus wal " + sub + ": --backend is required"},
 			{[]string{"--backend", "jsonl"}, "nautilus wal " + sub + ": --dir is required"},
-			{[]string{"--backend", "nope", "--dir", d}, `nautilus wal ` + sub + `: --backend: unknown backend "nope" (registered: bbolt, jsonl,`},
+			{[]string{"--backend", "nope", "--dir", d}, `nautilus wal ` + sub + `: --backend: unknown backend "nope" (registered: bbolt, jetstream, jsonl,`},
 			{[]string{"--backend", "jsonl", "--dir", d, "--param", "novalue"}, `invalid value "novalue" for flag -param: want key=value, got "novalue"`},
 			{[]string{"--backend", "jsonl", "--dir", d, "--param", "no_such=1"}, "nautilus wal " + sub + ": --param: backend jsonl: unknown param no_such"},
 			{[]string{"--backend", "jsonl", "--dir", d, "--param", "segment_bytes=lots"}, `param segment_bytes="lots": want a size`},

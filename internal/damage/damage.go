@@ -24,12 +24,13 @@ import (
 	"github.com/nautilus-go/nautilus/backend/tidwall"
 )
 
-// Backends returns the registered backends that keep a log on disk: every
-// one but memory.
+// Backends returns the registered backends that keep a log in files this
+// package can damage: every one but memory, which keeps none, and
+// jetstream, whose files are the NATS server's own.
 func Backends() []string {
 	var names []string
 	for _, name := range backend.Drivers() {
-		if name != "memory" {
+		if name != "memory" && name != "jetstream" {
 			names = append(names, name)
 		}
 	}
