@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nautilus-go/nautilus/internal/pgtest"
 	"github.com/stretchr/testify/require"
 )
 
@@ -30,7 +31,7 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	code := m.Run()
+	code := pgtest.Main(m)
 	if binDir != "" {
 		os.RemoveAll(binDir)
 	}
