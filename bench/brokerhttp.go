@@ -19,13 +19,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"gopkg.in/yaml.v3"
 
 	"github.com/nautilus-go/nautilus/backend/vfs"
-	"github.com/nautilus-go/nautilus/backend/walmetrics"
 	"github.com/nautilus-go/nautilus/broker"
 )
 
@@ -149,10 +145,8 @@ type noSyncs struct{}
 func (noSyncs) syncs() int64 { return 0 }
 
 // httpBroker is a broker behind its HTTP handler on a loopback port, built
-// as nautilus serve builds it: the configuration loaded from a file, a
-// Prometheus registry with the Go and process collectors and the WAL's
-// metrics, the rate limiter the configuration asks for, and the api
-// section's listener and server.
+// as nautilus serve builds it: the configuration loaded from a file and
+// broker.NewServer's stack.
 type httpBroker struct {
 	b      *broker.Broker
 	srv    *http.Server
@@ -176,33 +170,20 @@ func startHTTPBroker(ctx context.Context, r row, dir string) (*httpBroker, error
 		return nil, err
 	}
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	handler := broker.NewHandler(&broker.HandlerOptions{
-		Metrics:     promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
-		RateLimiter: broker.NewRateLimiter(cfg.API.RateLimit, nil),
-	})
-	ln, err := cfg.API.Listen("127.0.0.1:0")
+	stack, err := broker.NewServer(cfg, "127.0.0.1:0", &broker.ServerOptions{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		return nil, err
 	}
-	h := &httpBroker{ln: &countingListener{Listener: ln}, url: "http://" + ln.Addr().String(),
-		srv: cfg.API.Server(handler), served: make(chan error, 1),
+	h := &httpBroker{ln: &countingListener{Listener: stack.Listener}, url: "http://" + stack.Listener.Addr().String(),
+		srv: stack.HTTP, served: make(chan error, 1),
 		scrape: &http.Client{Transport: &http.Transport{DisableCompression: true}}}
 	go func() { h.served <- h.srv.Serve(h.ln) }()
 
-	opts := &broker.Options{Logger: slog.New(slog.DiscardHandler), Registerer: reg}
-	if cfg.Persistence.WALEnabled {
-		m := walmetrics.New(reg, prometheus.Labels{"backend": cfg.Persistence.WALBackend})
-		m.SyncAlways = cfg.Persistence.WALSync != "none"
-		opts.WALObserver, opts.WrapWAL = m, m.Wrap
-	}
-	b, err := broker.New(ctx, cfg, opts)
+	b, err := stack.OpenBroker(ctx)
 	if err != nil {
 		h.srv.Close()
 		return nil, fmt.Errorf("start broker: %w", err)
 	}
-	handler.Serve(b)
 	h.b = b
 	return h, nil
 }
