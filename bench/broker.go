@@ -66,17 +66,25 @@ func brokerRows(o Options, subjects []subject, run int) []row {
 					noWAL.subject, noWAL.mode = subject{name: NoWAL}, BrokerSync
 					rows = append(rows, noWAL)
 				}
-				for _, s := range subjects {
-					if s.baseline || s.encrypted { // the broker reads keys from files, not from walbench
-						continue
-					}
-					for _, m := range storeModes(st, BrokerSyncWAL, BrokerSyncWALAudit, BrokerAsyncWAL) {
-						withWAL := r
-						withWAL.subject, withWAL.mode = s, m
-						rows = append(rows, withWAL)
-					}
-				}
+				rows = append(rows, walRows(r, subjects, storeModes(st, BrokerSyncWAL, BrokerSyncWALAudit, BrokerAsyncWAL))...)
 			}
+		}
+	}
+	return rows
+}
+
+// walRows returns r with each subject the broker can use as its WAL, in
+// each of modes.
+func walRows(r row, subjects []subject, modes []string) []row {
+	var rows []row
+	for _, s := range subjects {
+		if s.baseline || s.encrypted { // the broker reads keys from files, not from walbench
+			continue
+		}
+		for _, m := range modes {
+			withWAL := r
+			withWAL.subject, withWAL.mode = s, m
+			rows = append(rows, withWAL)
 		}
 	}
 	return rows

@@ -53,16 +53,7 @@ func brokerHTTPRows(o Options, subjects []subject, run int) []row {
 						rows = append(rows, noWAL)
 					}
 				}
-				for _, s := range subjects {
-					if s.baseline || s.encrypted { // the broker reads keys from files, not from walbench
-						continue
-					}
-					for _, m := range storeModes(st, BrokerSyncWAL, BrokerAsyncWAL) {
-						withWAL := r
-						withWAL.subject, withWAL.mode = s, m
-						rows = append(rows, withWAL)
-					}
-				}
+				rows = append(rows, walRows(r, subjects, storeModes(st, BrokerSyncWAL, BrokerAsyncWAL))...)
 			}
 		}
 	}

@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/url"
@@ -43,7 +42,7 @@ type pgRowStore struct {
 }
 
 func openPGRowStore(ctx context.Context, dsn string) (*pgRowStore, error) {
-	schema := "walbench_" + randomHex(8)
+	schema := "walbench_" + strings.ToLower(rand.Text()) // letters and digits: a plain identifier
 	if err := pgExec(ctx, dsn, "CREATE SCHEMA "+schema); err != nil {
 		return nil, fmt.Errorf("postgres session store: create schema: %w", err)
 	}
@@ -76,21 +75,14 @@ func pgExec(ctx context.Context, dsn, sql string) error {
 // withSearchPath returns dsn with its tables created and found in schema
 // (pgx passes search_path to the server as a run-time parameter).
 func withSearchPath(dsn, schema string) string {
-	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
-		if u, err := url.Parse(dsn); err == nil {
-			q := u.Query()
-			q.Set("search_path", schema)
-			u.RawQuery = q.Encode()
-			return u.String()
-		}
+	u, err := url.Parse(dsn)
+	if err != nil || u.Scheme != "postgres" && u.Scheme != "postgresql" {
+		return dsn + " search_path=" + schema // keyword/value form
 	}
-	return dsn + " search_path=" + schema // a later keyword overrides an earlier one
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	rand.Read(b)
-	return hex.EncodeToString(b)
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
 }
 
 // rowStoreOptions opens the session store r.store selects when walbench
