@@ -363,7 +363,7 @@ func label(r Result) string {
 		s += fmt.Sprintf(" writers=%d", r.Concurrency)
 	case WorkloadBroker, WorkloadBrokerHTTP:
 		s += fmt.Sprintf(" clients=%d", r.Concurrency)
-		if r.Store != "" {
+		if r.Store != "" && r.Store != StoreSQLite { // as BenchName
 			s += " store=" + r.Store
 		}
 	}
