@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -49,40 +50,67 @@ func brokerSources() []broker.Source {
 	}
 }
 
-// brokerRows plans the broker workload: per clients count, the default
-// (no WAL) once, then each registered backend synchronous, synchronous with
-// the audit trail, and async.
+// brokerRows plans the broker workload: per session store and clients
+// count, the default (no WAL) once, then each registered backend
+// synchronous, synchronous with the audit trail, and async (which a shared
+// store, postgres, refuses).
 func brokerRows(o Options, subjects []subject, run int) []row {
 	var rows []row
-	for i, mode := range o.Sync {
-		for _, c := range o.Clients {
-			r := row{workload: WorkloadBroker, sync: mode, size: 0, batch: 1, concurrency: c, ops: rowOps(o.Ops, c, o.Rounds), run: run}
-			if i == 0 { // the no-WAL row does not depend on the WAL's sync mode
-				noWAL := r
-				noWAL.subject, noWAL.mode = subject{name: NoWAL}, BrokerSync
-				rows = append(rows, noWAL)
-			}
-			for _, s := range subjects {
-				if s.baseline || s.encrypted { // the broker reads keys from files, not from walbench
-					continue
+	for _, st := range o.Stores {
+		for i, mode := range o.Sync {
+			for _, c := range o.Clients {
+				r := row{workload: WorkloadBroker, sync: mode, size: 0, batch: 1, concurrency: c, ops: rowOps(o.Ops, c, o.Rounds), run: run,
+					store: st, pgDSN: o.PGDSN}
+				if i == 0 { // the no-WAL row does not depend on the WAL's sync mode
+					noWAL := r
+					noWAL.subject, noWAL.mode = subject{name: NoWAL}, BrokerSync
+					rows = append(rows, noWAL)
 				}
-				for _, m := range []string{BrokerSyncWAL, BrokerSyncWALAudit, BrokerAsyncWAL} {
-					withWAL := r
-					withWAL.subject, withWAL.mode = s, m
-					rows = append(rows, withWAL)
-				}
+				rows = append(rows, walRows(r, subjects, storeModes(st, BrokerSyncWAL, BrokerSyncWALAudit, BrokerAsyncWAL))...)
 			}
 		}
 	}
 	return rows
 }
 
+// walRows returns r with each subject the broker can use as its WAL, in
+// each of modes.
+func walRows(r row, subjects []subject, modes []string) []row {
+	var rows []row
+	for _, s := range subjects {
+		if s.baseline || s.encrypted { // the broker reads keys from files, not from walbench
+			continue
+		}
+		for _, m := range modes {
+			withWAL := r
+			withWAL.subject, withWAL.mode = s, m
+			rows = append(rows, withWAL)
+		}
+	}
+	return rows
+}
+
+// storeModes returns the modes the store allows: a postgres store is
+// shared, and a shared store refuses async persistence.
+func storeModes(store string, modes ...string) []string {
+	if store != StorePostgres {
+		return modes
+	}
+	var out []string
+	for _, m := range modes {
+		if m != BrokerAsyncWAL && m != BrokerAsync {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
 // brokerRequestKinds is how many distinct requests a client cycles
 // through: every intent on every one of its sessions.
 const brokerRequestKinds = brokerSessions * len(brokerIntents)
 
-// newBrokerTrial starts an in-process broker with a SQLite session store in
-// dir, driven by r.concurrency clients, each cycling through its sessions and
+// newBrokerTrial starts an in-process broker with the session store r.store
+// selects (SQLite in dir, or a postgres schema of the row's own), driven by r.concurrency clients, each cycling through its sessions and
 // the intents. Each client first touches its sessions once, unmeasured, so
 // that loading a session from the store is not counted. In async mode a
 // round's window ends with its last answer; the time the background writer
@@ -93,14 +121,19 @@ func newBrokerTrial(ctx context.Context, r row, dir string) (*trial, error) {
 		return nil, err
 	}
 	count := &commitCounter{}
-	b, err := broker.New(ctx, brokerConfig(r, dir), &broker.Options{WALObserver: count})
+	opts, closeStore, err := rowStoreOptions(ctx, r)
 	if err != nil {
-		return nil, fmt.Errorf("start broker: %w", err)
+		return nil, err
+	}
+	opts.WALObserver = count
+	b, err := broker.New(ctx, brokerConfig(r, dir), &opts)
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("start broker: %w", err), closeStore())
 	}
 	t := newTrial(r)
 	t.res.Size = 0
 	t.syncs = walSyncs{count, r}
-	t.close = sync.OnceValue(b.Close)
+	t.close = sync.OnceValue(func() error { return errors.Join(b.Close(), closeStore()) })
 	reqs := make([][]broker.Request, r.concurrency)
 	for c := range reqs {
 		reqs[c] = make([]broker.Request, brokerRequestKinds)
@@ -136,12 +169,16 @@ func newBrokerTrial(ctx context.Context, r row, dir string) (*trial, error) {
 }
 
 // brokerConfig is the configuration of a broker row's broker, its files in
-// dir: the SQLite store, and the WAL and audit trail that r.mode selects.
+// dir: the store r.store selects (the postgres one's DSN in EnvPGDSN, as a
+// deployment keeps it), and the WAL and audit trail that r.mode selects.
 func brokerConfig(r row, dir string) broker.Config {
 	cfg := broker.Config{
 		Sources:      brokerSources(),
 		SessionStore: broker.SessionStoreConfig{Backend: broker.StoreSQLite, SQLitePath: filepath.Join(dir, "sessions.db")},
 		Persistence:  broker.PersistenceConfig{Mode: broker.ModeSynchronous},
+	}
+	if r.store == StorePostgres {
+		cfg.SessionStore = broker.SessionStoreConfig{Backend: broker.StorePostgres, BrokerID: pgBrokerID, DSNEnv: EnvPGDSN}
 	}
 	if r.mode != BrokerSync && r.mode != BrokerAsync {
 		cfg.Persistence.WALEnabled = true

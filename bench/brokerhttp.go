@@ -19,13 +19,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"gopkg.in/yaml.v3"
 
 	"github.com/nautilus-go/nautilus/backend/vfs"
-	"github.com/nautilus-go/nautilus/backend/walmetrics"
 	"github.com/nautilus-go/nautilus/broker"
 )
 
@@ -38,31 +34,26 @@ const (
 // memSampleInterval is how often a broker-http row reads the process's RSS.
 const memSampleInterval = time.Second
 
-// brokerHTTPRows plans the broker-http workload: per client count, the
-// broker without a WAL, synchronous and async, once; then each registered
-// backend's WAL, synchronous and async.
+// brokerHTTPRows plans the broker-http workload: per session store and
+// client count, the broker without a WAL, synchronous and async, once; then
+// each registered backend's WAL, synchronous and async (async only with a
+// store of the broker's own: sqlite).
 func brokerHTTPRows(o Options, subjects []subject, run int) []row {
 	var rows []row
-	for i, mode := range o.Sync {
-		for _, c := range o.HTTPClients {
-			r := row{workload: WorkloadBrokerHTTP, sync: mode, batch: 1, concurrency: c,
-				ops: rowOps(o.Ops, c, o.Rounds), run: run, sessions: o.Sessions, duration: o.Duration}
-			if i == 0 { // the no-WAL rows do not depend on the WAL's sync mode
-				for _, m := range []string{BrokerSync, BrokerAsync} {
-					noWAL := r
-					noWAL.subject, noWAL.mode = subject{name: NoWAL}, m
-					rows = append(rows, noWAL)
+	for _, st := range o.Stores {
+		for i, mode := range o.Sync {
+			for _, c := range o.HTTPClients {
+				r := row{workload: WorkloadBrokerHTTP, sync: mode, batch: 1, concurrency: c,
+					ops: rowOps(o.Ops, c, o.Rounds), run: run, sessions: o.Sessions, duration: o.Duration,
+					store: st, pgDSN: o.PGDSN}
+				if i == 0 { // the no-WAL rows do not depend on the WAL's sync mode
+					for _, m := range storeModes(st, BrokerSync, BrokerAsync) {
+						noWAL := r
+						noWAL.subject, noWAL.mode = subject{name: NoWAL}, m
+						rows = append(rows, noWAL)
+					}
 				}
-			}
-			for _, s := range subjects {
-				if s.baseline || s.encrypted { // the broker reads keys from files, not from walbench
-					continue
-				}
-				for _, m := range []string{BrokerSyncWAL, BrokerAsyncWAL} {
-					withWAL := r
-					withWAL.subject, withWAL.mode = s, m
-					rows = append(rows, withWAL)
-				}
+				rows = append(rows, walRows(r, subjects, storeModes(st, BrokerSyncWAL, BrokerAsyncWAL))...)
 			}
 		}
 	}
@@ -149,10 +140,8 @@ type noSyncs struct{}
 func (noSyncs) syncs() int64 { return 0 }
 
 // httpBroker is a broker behind its HTTP handler on a loopback port, built
-// as nautilus serve builds it: the configuration loaded from a file, a
-// Prometheus registry with the Go and process collectors and the WAL's
-// metrics, the rate limiter the configuration asks for, and the api
-// section's listener and server.
+// as nautilus serve builds it: the configuration loaded from a file and
+// broker.NewServer's stack.
 type httpBroker struct {
 	b      *broker.Broker
 	srv    *http.Server
@@ -160,6 +149,8 @@ type httpBroker struct {
 	url    string
 	scrape *http.Client
 	served chan error
+	// closeStore closes the session store walbench opened, after the broker.
+	closeStore func() error
 }
 
 func startHTTPBroker(ctx context.Context, r row, dir string) (*httpBroker, error) {
@@ -176,38 +167,29 @@ func startHTTPBroker(ctx context.Context, r row, dir string) (*httpBroker, error
 		return nil, err
 	}
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	handler := broker.NewHandler(&broker.HandlerOptions{
-		Metrics:     promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
-		RateLimiter: broker.NewRateLimiter(cfg.API.RateLimit, nil),
-	})
-	ln, err := cfg.API.Listen("127.0.0.1:0")
+	opts, closeStore, err := rowStoreOptions(ctx, r)
 	if err != nil {
 		return nil, err
 	}
-	h := &httpBroker{ln: &countingListener{Listener: ln}, url: "http://" + ln.Addr().String(),
-		srv: cfg.API.Server(handler), served: make(chan error, 1),
+	stack, err := broker.NewServer(cfg, "127.0.0.1:0", &broker.ServerOptions{Logger: slog.New(slog.DiscardHandler), Broker: opts})
+	if err != nil {
+		return nil, errors.Join(err, closeStore())
+	}
+	h := &httpBroker{ln: &countingListener{Listener: stack.Listener}, url: "http://" + stack.Listener.Addr().String(),
+		srv: stack.HTTP, served: make(chan error, 1), closeStore: closeStore,
 		scrape: &http.Client{Transport: &http.Transport{DisableCompression: true}}}
 	go func() { h.served <- h.srv.Serve(h.ln) }()
 
-	opts := &broker.Options{Logger: slog.New(slog.DiscardHandler), Registerer: reg}
-	if cfg.Persistence.WALEnabled {
-		m := walmetrics.New(reg, prometheus.Labels{"backend": cfg.Persistence.WALBackend})
-		m.SyncAlways = cfg.Persistence.WALSync != "none"
-		opts.WALObserver, opts.WrapWAL = m, m.Wrap
-	}
-	b, err := broker.New(ctx, cfg, opts)
+	b, err := stack.OpenBroker(ctx)
 	if err != nil {
 		h.srv.Close()
-		return nil, fmt.Errorf("start broker: %w", err)
+		return nil, errors.Join(fmt.Errorf("start broker: %w", err), closeStore())
 	}
-	handler.Serve(b)
 	h.b = b
 	return h, nil
 }
 
-// close stops the server, then the broker.
+// close stops the server, then the broker, then the store.
 func (h *httpBroker) close() error {
 	h.scrape.CloseIdleConnections()
 	err := h.srv.Shutdown(context.Background())
@@ -217,7 +199,7 @@ func (h *httpBroker) close() error {
 	if berr := h.b.Close(); err == nil {
 		err = berr
 	}
-	return err
+	return errors.Join(err, h.closeStore())
 }
 
 // writeConfigFile writes cfg's sources, session store and persistence
@@ -229,16 +211,23 @@ func writeConfigFile(path string, cfg broker.Config) error {
 		persistence["wal_path"], persistence["wal_backend"], persistence["wal_sync"] = p.WALPath, p.WALBackend, p.WALSync
 	}
 	data, err := yaml.Marshal(map[string]any{
-		"sources": cfg.Sources,
-		"session_store": map[string]string{
-			"backend": cfg.SessionStore.Backend, "sqlite_path": cfg.SessionStore.SQLitePath,
-		},
-		"persistence": persistence,
+		"sources":       cfg.Sources,
+		"session_store": sessionStoreYAML(cfg.SessionStore),
+		"persistence":   persistence,
 	})
 	if err != nil {
 		return fmt.Errorf("encode config: %w", err)
 	}
 	return os.WriteFile(path, data, vfs.FileMode)
+}
+
+// sessionStoreYAML is the session_store section: sqlite's file, or
+// postgres's broker id and the environment variable holding the DSN.
+func sessionStoreYAML(s broker.SessionStoreConfig) map[string]string {
+	if s.Backend == broker.StorePostgres {
+		return map[string]string{"backend": s.Backend, "broker_id": s.BrokerID, "dsn_env": s.DSNEnv}
+	}
+	return map[string]string{"backend": s.Backend, "sqlite_path": s.SQLitePath}
 }
 
 // walStats are the WAL's counters as /metrics shows them.

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -60,6 +61,7 @@ func ParseFlags(args []string, usage io.Writer) (Command, error) {
 	fs.Var(intList{&cmd.Concurrency}, "concurrency", "comma-separated writer `counts` for append")
 	fs.Var(intList{&cmd.Clients}, "clients", "comma-separated concurrent client `counts` for broker, and for broker-http (whose default is 16)")
 	fs.IntVar(&cmd.Sessions, "sessions", cmd.Sessions, "broker-http: sessions the requests are spread over, shared among the clients")
+	fs.Var(stringList{&cmd.Stores}, "stores", "broker, broker-http: comma-separated session `stores`: sqlite, postgres (its DSN in $"+EnvPGDSN+")")
 	fs.DurationVar(&cmd.Duration, "duration", 0, "broker-http: measure each row for this `long` (e.g. 60s) instead of -ops requests")
 	fs.Var(syncList{&cmd.Sync}, "sync", "comma-separated sync `modes`: always, none")
 	fs.StringVar(&cmd.Dir, "dir", "", "existing parent `directory` of the rows' WALs, on the disk to measure (default a temporary one, removed)")
@@ -93,6 +95,10 @@ func ParseFlags(args []string, usage io.Writer) (Command, error) {
 			return cmd, &UsageError{Flag: name, Err: fmt.Errorf("applies to the %s workload only: add it to -workload", WorkloadBrokerHTTP)}
 		}
 	}
+	if set["stores"] && !slices.Contains(cmd.Workloads, WorkloadBroker) && !slices.Contains(cmd.Workloads, WorkloadBrokerHTTP) {
+		return cmd, &UsageError{Flag: "stores", Err: fmt.Errorf("applies to the %s and %s workloads only: add one to -workload", WorkloadBroker, WorkloadBrokerHTTP)}
+	}
+	cmd.PGDSN = os.Getenv(EnvPGDSN)
 	switch cmd.Format {
 	case FormatText, FormatBench, FormatJSON:
 	default:

@@ -133,3 +133,31 @@ func TestPlanRunsReplayOncePerBackendAndSkipsUnsupportedRows(t *testing.T) {
 	assert.Equal(t, 2*3, count[WorkloadReplay], "runs × backends: the sync mode changes no replay")
 	assert.Equal(t, 2*2, count[WorkloadTruncate], "runs × modes × memory")
 }
+
+func TestParseFlagsStores(t *testing.T) {
+	t.Setenv(EnvPGDSN, "")
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-workload", "broker", "-stores", "sqlite,postgres"}, "environment variable " + EnvPGDSN + " is empty"},
+		{[]string{"-workload", "broker", "-stores", "sqlite,mysql"}, `unknown session store "mysql"`},
+		{[]string{"-workload", "append", "-stores", "sqlite"}, "applies to the broker and broker-http workloads only"},
+	} {
+		_, err := ParseFlags(c.args, io.Discard)
+		var usage *UsageError
+		require.ErrorAs(t, err, &usage, "%v", c.args)
+		assert.Equal(t, "stores", usage.Flag)
+		assert.Contains(t, err.Error(), c.want)
+	}
+
+	cmd, err := ParseFlags([]string{"-workload", "broker"}, io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, []string{StoreSQLite}, cmd.Stores, "sqlite by default")
+
+	t.Setenv(EnvPGDSN, "host=db.example dbname=bench")
+	cmd, err = ParseFlags([]string{"-workload", "broker-http", "-stores", "postgres"}, io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, []string{StorePostgres}, cmd.Stores)
+	assert.Equal(t, "host=db.example dbname=bench", cmd.PGDSN)
+}

@@ -36,12 +36,12 @@ func currentEnv(dir string) Environment {
 
 // key identifies a row across repetitions.
 type key struct {
-	workload, backend, mode, sync string
-	size, batch, concurrency      int
+	workload, backend, mode, sync, store string
+	size, batch, concurrency             int
 }
 
 func keyOf(r Result) key {
-	return key{r.Workload, r.Backend, r.Mode, r.Sync, r.Size, r.Batch, r.Concurrency}
+	return key{r.Workload, r.Backend, r.Mode, r.Sync, r.Store, r.Size, r.Batch, r.Concurrency}
 }
 
 // Summary returns one result per row: the median of each metric over the
@@ -156,7 +156,7 @@ func (rep *Report) WriteText(out io.Writer) error {
 		case WorkloadReplay:
 			writeReplayTable(w, g)
 		case WorkloadBroker:
-			writeBrokerTable(w, g, defaults(rows))
+			writeBrokerTable(w, g, defaults(rows, g[0].Store))
 		case WorkloadBrokerHTTP:
 			writeBrokerHTTPTable(w, g, rows)
 		default:
@@ -177,17 +177,17 @@ func (rep *Report) WriteText(out io.Writer) error {
 	return err
 }
 
-// groupRows splits rows into tables: one per workload, sync mode, size and
-// batch, rows ordered by concurrency, then subject.
+// groupRows splits rows into tables: one per workload, sync mode, session
+// store, size and batch, rows ordered by concurrency, then subject.
 func groupRows(rows []Result) [][]Result {
 	type tableKey struct {
-		workload, sync string
-		size, batch    int
+		workload, sync, store string
+		size, batch           int
 	}
 	tables := map[tableKey][]Result{}
 	var order []tableKey
 	for _, r := range rows {
-		k := tableKey{r.Workload, r.Sync, r.Size, r.Batch}
+		k := tableKey{r.Workload, r.Sync, r.Store, r.Size, r.Batch}
 		if _, ok := tables[k]; !ok {
 			order = append(order, k)
 		}
@@ -282,6 +282,9 @@ func BenchName(r Result) string {
 		fmt.Fprintf(&b, "/size=%d", r.Size)
 	}
 	fmt.Fprintf(&b, "/conc=%d/sync=%s", r.Concurrency, r.Sync)
+	if r.Store != "" && r.Store != StoreSQLite { // sqlite rows keep the names they had before -stores
+		fmt.Fprintf(&b, "/store=%s", r.Store)
+	}
 	return b.String()
 }
 
@@ -369,23 +372,32 @@ func fmtDelta(d time.Duration) string {
 	return "+" + fmtDuration(d)
 }
 
-// defaults returns the broker's default rows (synchronous, no WAL) by client
-// count: the rows every broker row is compared with, whatever its WAL sync.
-func defaults(rows []Result) map[int]Result {
+// defaults returns the broker's default rows (synchronous, no WAL) of the
+// store by client count: the rows every broker row of that store is
+// compared with, whatever its WAL sync.
+func defaults(rows []Result, store string) map[int]Result {
 	m := map[int]Result{}
 	for _, r := range rows {
-		if r.Workload == WorkloadBroker && r.Mode == BrokerSync {
+		if r.Workload == WorkloadBroker && r.Mode == BrokerSync && r.Store == store {
 			m[r.Concurrency] = r
 		}
 	}
 	return m
 }
 
+// storeName names a broker row's session store in a table's title.
+func storeName(store string) string {
+	if store == StorePostgres {
+		return "PostgreSQL store"
+	}
+	return "SQLite store"
+}
+
 // writeBrokerTable prints the broker rows with what each adds to, or saves
 // against, the default (synchronous, no WAL) at the same client count.
 func writeBrokerTable(w io.Writer, rows []Result, base map[int]Result) {
-	fmt.Fprintf(w, "broker, WAL sync=%s, SQLite store: latency per request; Δ and × against the %s %s row\n",
-		rows[0].Sync, NoWAL, BrokerSync)
+	fmt.Fprintf(w, "broker, WAL sync=%s, %s: latency per request; Δ and × against the %s %s row\n",
+		rows[0].Sync, storeName(rows[0].Store), NoWAL, BrokerSync)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	name := nameColumn(rows)
 	fmt.Fprintf(tw, "%s\tmode\tclients\treq/s\tmean\tp50\tp99\tp99.9\tmax\tΔp50\tΔp99\t×req/s\tWAL fsync/req\tallocs/req\tdrain/req\t\n", name("backend"))
@@ -414,8 +426,8 @@ func writeBrokerTable(w io.Writer, rows []Result, base map[int]Result) {
 // process's memory around and during the row.
 func writeBrokerHTTPTable(w io.Writer, rows, all []Result) {
 	r0 := rows[0]
-	fmt.Fprintf(w, "broker-http, WAL sync=%s, SQLite store, %d sessions: latency per request over loopback HTTP; Δ and × against the in-process broker row\n",
-		r0.Sync, r0.Sessions)
+	fmt.Fprintf(w, "broker-http, WAL sync=%s, %s, %d sessions: latency per request over loopback HTTP; Δ and × against the in-process broker row\n",
+		r0.Sync, storeName(r0.Store), r0.Sessions)
 	inProcess := map[key]Result{}
 	for _, r := range all {
 		if r.Workload == WorkloadBroker {

@@ -28,7 +28,8 @@ type Result struct {
 	Sync        string `json:"sync"`
 	Run         int    `json:"run"` // repetition, from 1 to -count
 
-	Sessions int `json:"sessions,omitempty"` // broker-http: sessions the requests are spread over
+	Sessions int    `json:"sessions,omitempty"` // broker-http: sessions the requests are spread over
+	Store    string `json:"store,omitempty"`    // broker, broker-http: the session store, sqlite or postgres
 
 	Ops     int64         `json:"ops"`     // measured operations: Appends, records replayed, TruncateFronts, requests
 	Records int64         `json:"records"` // records written, replayed or truncated; broker-http: WAL records committed

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/nautilus-go/nautilus/broker"
@@ -29,6 +30,8 @@ type Options struct {
 	HTTPClients []int              // concurrent clients per broker-http row
 	Sessions    int                // broker-http: sessions the requests are spread over
 	Duration    time.Duration      // broker-http: a row's measured window; 0: Ops requests
+	Stores      []string           // broker, broker-http: session stores, sqlite and postgres
+	PGDSN       string             // postgres rows: the database's DSN (from EnvPGDSN)
 	Sync        []backend.SyncMode // durability of the rows
 	Dir         string             // existing parent of the rows' directories; "" a temporary one, removed
 	Count       int                // repetitions of every row, for benchstat
@@ -50,6 +53,7 @@ func DefaultOptions() Options {
 		Clients:     []int{1, 16},
 		HTTPClients: []int{DefaultHTTPClients},
 		Sessions:    DefaultHTTPSessions,
+		Stores:      []string{StoreSQLite},
 		Sync:        []backend.SyncMode{backend.SyncAlways},
 		Count:       1,
 		Rounds:      10,
@@ -90,6 +94,9 @@ func (o Options) check() error {
 	if err := o.checkBrokerHTTP(); err != nil {
 		return err
 	}
+	if err := o.checkStores(); err != nil {
+		return err
+	}
 	if len(o.Backends) == 0 {
 		return &UsageError{Flag: "backends", Err: fmt.Errorf("needs at least one backend")}
 	}
@@ -97,6 +104,27 @@ func (o Options) check() error {
 		if _, err := lookupSubject(b); err != nil {
 			return &UsageError{Flag: "backends", Err: err}
 		}
+	}
+	return nil
+}
+
+// checkStores checks the session stores, and that the postgres rows have
+// a database.
+func (o Options) checkStores() error {
+	if !slices.Contains(o.Workloads, WorkloadBroker) && !slices.Contains(o.Workloads, WorkloadBrokerHTTP) {
+		return nil
+	}
+	if len(o.Stores) == 0 {
+		return &UsageError{Flag: "stores", Err: fmt.Errorf("needs at least one store")}
+	}
+	for _, s := range o.Stores {
+		if !slices.Contains(Stores, s) {
+			return &UsageError{Flag: "stores", Err: fmt.Errorf("unknown session store %q (want %s)", s, strings.Join(Stores, " or "))}
+		}
+	}
+	if slices.Contains(o.Stores, StorePostgres) && strings.TrimSpace(o.PGDSN) == "" {
+		return &UsageError{Flag: "stores", Err: fmt.Errorf("%s needs the DSN of a database to create its schemas in: "+
+			"environment variable %s is empty", StorePostgres, EnvPGDSN)}
 	}
 	return nil
 }
@@ -335,6 +363,9 @@ func label(r Result) string {
 		s += fmt.Sprintf(" writers=%d", r.Concurrency)
 	case WorkloadBroker, WorkloadBrokerHTTP:
 		s += fmt.Sprintf(" clients=%d", r.Concurrency)
+		if r.Store != "" && r.Store != StoreSQLite { // as BenchName
+			s += " store=" + r.Store
+		}
 	}
 	return s + " sync=" + r.Sync
 }

@@ -31,12 +31,13 @@ const targetSize = 200
 type rowFinder []Result
 
 // find returns the row with these settings; sync "" and conc 0 match any.
-// Broker rows carry no record size.
+// Broker rows carry no record size; their targets are stated for the
+// SQLite store.
 func (rows rowFinder) find(workload, backend, mode, sync string, conc int) (Result, bool) {
 	for _, r := range rows {
 		if r.Workload == workload && r.Backend == backend && r.Mode == mode && (sync == "" || r.Sync == sync) &&
 			(conc == 0 || r.Concurrency == conc) && (workload == WorkloadBroker || r.Size == targetSize) &&
-			(workload != WorkloadAppend || r.Batch == 1) {
+			(workload != WorkloadAppend || r.Batch == 1) && r.Store != StorePostgres {
 			return r, true
 		}
 	}

@@ -37,13 +37,15 @@ type row struct {
 	// measured window's length (0: ops requests instead).
 	sessions int
 	duration time.Duration
+	// broker, broker-http: the session store, and the postgres DSN.
+	store, pgDSN string
 }
 
 func (r row) result() Result {
 	return Result{
 		Workload: r.workload, Backend: r.subject.name, Baseline: r.subject.baseline, Mode: r.mode,
 		Size: r.size, Batch: r.batch, Concurrency: r.concurrency, Sync: r.sync.String(), Run: r.run,
-		Sessions: r.sessions,
+		Sessions: r.sessions, Store: r.store,
 	}
 }
 

@@ -12,11 +12,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/nautilus-go/nautilus/backend/walmetrics"
 	"github.com/nautilus-go/nautilus/broker"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 func init() {
@@ -99,23 +95,14 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	handler := broker.NewHandler(&broker.HandlerOptions{
-		Metrics:     promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
-		RateLimiter: broker.NewRateLimiter(cfg.API.RateLimit, nil),
-	})
-
-	ln, err := cfg.API.Listen(*bind)
+	stack, err := broker.NewServer(cfg, *bind, &broker.ServerOptions{Logger: log})
 	if errors.As(err, &ce) {
 		return configError(ce)
 	} else if err != nil {
 		fmt.Fprintf(stderr, "nautilus serve: %v\n", err)
 		return exitFailure
 	}
-	srv := cfg.API.Server(handler)
-	// TLS handshake and connection errors go to the structured log.
-	srv.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelWarn)
+	srv, ln := stack.HTTP, stack.Listener
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	// /healthz answers, /readyz says 503, until replay is done.
@@ -123,13 +110,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		"mtls", cfg.API.TLS.ClientCAFile != "", "mode", cfg.Persistence.Mode,
 		"wal_enabled", cfg.Persistence.WALEnabled, "wal_backend", cfg.Persistence.WALBackend)
 
-	opts := &broker.Options{Logger: log, Registerer: reg}
-	if cfg.Persistence.WALEnabled {
-		m := walmetrics.New(reg, prometheus.Labels{"backend": cfg.Persistence.WALBackend})
-		m.SyncAlways = cfg.Persistence.WALSync != "none"
-		opts.WALObserver, opts.WrapWAL = m, m.Wrap
-	}
-	b, err := broker.New(ctx, cfg, opts)
+	b, err := stack.OpenBroker(ctx)
 	if err != nil {
 		srv.Close()
 		if errors.As(err, &ce) {
@@ -138,7 +119,6 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "nautilus serve: %v\n", err)
 		return exitFailure
 	}
-	handler.Serve(b)
 	log.Info("ready")
 
 	status := exitOK
