@@ -31,6 +31,11 @@ func sampleReport() *Report {
 			Concurrency: 1, Sync: "always", Run: 1, Ops: records, Records: records, Bytes: 200 * records,
 			Elapsed: elapsed, Open: open}
 	}
+	httpRow := func(name, mode string, elapsed time.Duration, syncs int64, mem *Memory) Result {
+		return Result{Workload: WorkloadBrokerHTTP, Backend: name, Mode: mode, Batch: 1, Concurrency: 16,
+			Sync: "always", Run: 1, Ops: 1000, Records: 1000, Syncs: syncs, Elapsed: elapsed,
+			Latency: lat(time.Millisecond), Memory: mem}
+	}
 	brokerRow := func(name, mode string, clients int, p50, elapsed time.Duration) Result {
 		return Result{Workload: WorkloadBroker, Backend: name, Mode: mode, Batch: 1, Concurrency: clients,
 			Sync: "always", Run: 1, Ops: 1000, Records: 1000, Elapsed: elapsed, Latency: lat(p50)}
@@ -50,7 +55,16 @@ func sampleReport() *Report {
 			brokerRow(NoWAL, BrokerSync, 1, 500*time.Microsecond, time.Second),
 			brokerRow("jsonl", BrokerSyncWAL, 1, 800*time.Microsecond, 2*time.Second), // (800-500)/200 = 1.5: PASS
 			brokerRow(NoWAL, BrokerSync, 16, 500*time.Microsecond, time.Second),
-			brokerRow("jsonl", BrokerAsyncWAL, 16, 300*time.Microsecond, 800*time.Millisecond), // 1.25×: MISS
+			brokerRow("jsonl", BrokerAsyncWAL, 16, 300*time.Microsecond, 800*time.Millisecond),
+			httpRow(NoWAL, BrokerSync, time.Second, 0, nil),
+			httpRow(NoWAL, BrokerAsync, 500*time.Millisecond, 0, nil),
+			httpRow("jsonl", BrokerSyncWAL, 1250*time.Millisecond, 200, nil), // 0.8× sync, 0.4× async, 5 per fsync
+			httpRow("jsonl", BrokerAsyncWAL, 625*time.Millisecond, 100, nil), // 0.8× async: PASS
+			func() Result { // a long row of its own, with 10,000 sessions
+				r := httpRow(NoWAL, BrokerAsync, time.Minute, 0, &Memory{RSSEnd: 150e6, RSSLastHalf: 8e6})
+				r.Concurrency = 8
+				return r
+			}(),
 			replayRow("jsonl", false, 100_000, 10*time.Millisecond, time.Millisecond),          // too few records for the target
 			replayRow("tidwall", false, 100_000, 25*time.Millisecond, 25*time.Millisecond),
 			replayRow(TidwallRaw, true, 100_000, 24*time.Millisecond, time.Millisecond), // open + replay: 0.5, MISS
@@ -156,7 +170,13 @@ func TestTargetsAreComputedFromTheRows(t *testing.T) {
 	check("jsonl, 64 writers ÷ fdatasync-prealloc, 1 writer, Appends/s, sync=always", Miss, 12.5)
 	check("jsonl, 64 writers ÷ 1 writer, Appends/s, sync=always", Pass, 14)
 	check("broker, synchronous, 1 client: p50 added by the jsonl WAL ÷ fdatasync-prealloc p50", Pass, 1.5)
-	check("broker, 16 clients: async+wal (jsonl) ÷ synchronous without WAL, requests/s", Miss, 1.25)
+	check("broker-http, 16 clients, jsonl: synchronous+WAL p99 ÷ its p50", Pass, 4)
+	check("broker-http, 16 clients, jsonl: synchronous+WAL ÷ synchronous without WAL, requests/s", Miss, 0.8)
+	check("broker-http, 16 clients, jsonl: synchronous+WAL ÷ async without WAL, requests/s", Miss, 0.4)
+	check("broker-http, 16 clients, jsonl: records per WAL fsync, synchronous", Pass, 5)
+	check("broker-http, 16 clients, jsonl: async+WAL ÷ async without WAL, requests/s", Pass, 0.8)
+	check("broker-http, row of 60 s or more: RSS at its end", Pass, 150)
+	check("broker-http, row of 60 s or more: RSS change over its second half", Miss, 8)
 	check("jsonl replay of 1M records in the page cache", Missing, 0)
 	// Open counts: replay alone would be 24/25 = 0.96.
 	check("tidwall ÷ tidwall-raw, open + replay, records/s", Miss, 0.5)

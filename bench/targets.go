@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"text/tabwriter"
+	"time"
 )
 
 // Target statuses.
@@ -36,7 +37,7 @@ type rowFinder []Result
 func (rows rowFinder) find(workload, backend, mode, sync string, conc int) (Result, bool) {
 	for _, r := range rows {
 		if r.Workload == workload && r.Backend == backend && r.Mode == mode && (sync == "" || r.Sync == sync) &&
-			(conc == 0 || r.Concurrency == conc) && (workload == WorkloadBroker || r.Size == targetSize) &&
+			(conc == 0 || r.Concurrency == conc) && (workload == WorkloadBroker || workload == WorkloadBrokerHTTP || r.Size == targetSize) &&
 			(workload != WorkloadAppend || r.Batch == 1) && r.Store != StorePostgres {
 			return r, true
 		}
@@ -114,9 +115,7 @@ func EvaluateTargets(rows []Result) []Target {
 		added.Status, added.Note = Missing, "needs -workload append,broker -sync always with the jsonl and "+FdatasyncPrealloc+" rows"
 	}
 	out = append(out, added)
-	out = append(out, ratio("broker, 16 clients: async+wal (jsonl) ÷ synchronous without WAL, requests/s", ">=", 1.5,
-		side{WorkloadBroker, "jsonl", BrokerAsyncWAL, "always", 16}, side{WorkloadBroker, NoWAL, BrokerSync, "", 16},
-		ops, "needs -workload broker -clients 16 -sync always with the jsonl row"))
+	out = append(out, brokerHTTPTargets(f)...)
 
 	out = append(out, replayTarget(f))
 	// Open and replay are timed apart, the same way for both rows; their
@@ -196,4 +195,78 @@ func writeTargets(w io.Writer, targets []Target) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s %s\t%s\n", t.Status, t.Name, got, sym[t.Op], t.value(t.Want), t.Note)
 	}
 	return tw.Flush()
+}
+
+// brokerHTTPTargets are the broker's targets under load: 16 clients over
+// HTTP, the jsonl WAL fsync'd (sync=always), each WAL mode against the
+// modes without a WAL, and the process's memory over a long row.
+func brokerHTTPTargets(f rowFinder) []Target {
+	const clients = 16
+	need := "needs -workload broker-http -backends jsonl -sync always -clients 16"
+	row := func(backend, mode string) (Result, bool) {
+		sync := "always"
+		if backend == NoWAL {
+			sync = ""
+		}
+		return f.find(WorkloadBrokerHTTP, backend, mode, sync, clients)
+	}
+	ops := func(r Result) float64 { return r.OpsPerSec() }
+	check := func(t Target, got func() (float64, bool)) Target {
+		v, ok := got()
+		if !ok {
+			t.Status, t.Note = Missing, need
+			return t
+		}
+		t.Got = v
+		return t.judge()
+	}
+	per := func(aBackend, aMode, bBackend, bMode string, metric func(Result) float64) func() (float64, bool) {
+		return func() (float64, bool) {
+			a, okA := row(aBackend, aMode)
+			b, okB := row(bBackend, bMode)
+			if !okA || !okB || metric(b) == 0 {
+				return 0, false
+			}
+			return metric(a) / metric(b), true
+		}
+	}
+	syncWAL := func(metric func(Result) float64) func() (float64, bool) {
+		return func() (float64, bool) {
+			r, ok := row("jsonl", BrokerSyncWAL)
+			if !ok {
+				return 0, false
+			}
+			return metric(r), true
+		}
+	}
+	memory := func(metric func(*Memory) float64) func() (float64, bool) {
+		return func() (float64, bool) {
+			// The memory target is stated for a long row: the first
+			// broker-http row with -duration 60s or more.
+			for _, r := range f {
+				if r.Workload == WorkloadBrokerHTTP && r.Memory != nil && r.Elapsed >= 59*time.Second {
+					return metric(r.Memory), true
+				}
+			}
+			return 0, false
+		}
+	}
+	const mb = 1e6
+	name := "broker-http, 16 clients, jsonl: "
+	return []Target{
+		check(Target{Name: name + "synchronous+WAL p99 ÷ its p50", Op: "<=", Want: 8},
+			syncWAL(func(r Result) float64 { return float64(r.Latency.P99) / float64(max(r.Latency.P50, 1)) })),
+		check(Target{Name: name + "synchronous+WAL ÷ synchronous without WAL, requests/s", Op: ">=", Want: 0.9},
+			per("jsonl", BrokerSyncWAL, NoWAL, BrokerSync, ops)),
+		check(Target{Name: name + "synchronous+WAL ÷ async without WAL, requests/s", Op: ">=", Want: 0.5},
+			per("jsonl", BrokerSyncWAL, NoWAL, BrokerAsync, ops)),
+		check(Target{Name: name + "records per WAL fsync, synchronous", Op: ">=", Want: 4},
+			syncWAL(func(r Result) float64 { return r.RecordsPerSync() })),
+		check(Target{Name: name + "async+WAL ÷ async without WAL, requests/s", Op: ">=", Want: 0.8},
+			per("jsonl", BrokerAsyncWAL, NoWAL, BrokerAsync, ops)),
+		check(Target{Name: "broker-http, row of 60 s or more: RSS at its end", Op: "<=", Want: 200, Unit: "MB"},
+			memory(func(m *Memory) float64 { return float64(m.RSSEnd) / mb })),
+		check(Target{Name: "broker-http, row of 60 s or more: RSS change over its second half", Op: "<=", Want: 5, Unit: "MB"},
+			memory(func(m *Memory) float64 { return float64(m.RSSLastHalf) / mb })),
+	}
 }
