@@ -65,7 +65,7 @@ func sampleReport() *Report {
 				r.Concurrency = 8
 				return r
 			}(),
-			replayRow("jsonl", false, 100_000, 10*time.Millisecond, time.Millisecond),          // too few records for the target
+			replayRow("jsonl", false, 100_000, 10*time.Millisecond, time.Millisecond), // too few records for the target
 			replayRow("tidwall", false, 100_000, 25*time.Millisecond, 25*time.Millisecond),
 			replayRow(TidwallRaw, true, 100_000, 24*time.Millisecond, time.Millisecond), // open + replay: 0.5, MISS
 		},
