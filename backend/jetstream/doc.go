@@ -85,7 +85,8 @@
 // The embedded server fsyncs each message on its own, so 64 concurrent
 // writers still pay about one fsync per record (1.5-1.8 ms per Append),
 // where a 3-replica stream commits its Raft log in batches (100-130 µs per
-// Append with sync always). See docs/jetstream.md.
+// Append with sync always). With other processes busy on the same two
+// cores, the 3-node figures doubled. See docs/jetstream.md.
 //
 // # Params
 //
