@@ -246,7 +246,16 @@ func (b *Broker) openStoreBackend(ctx context.Context) (store.Store, error) {
 		if err := writableDir(filepath.Dir(cfg.SQLitePath)); err != nil {
 			return nil, &ConfigError{Key: "session_store.sqlite_path", Err: err}
 		}
-		return sqlite.Open(ctx, cfg.SQLitePath, b.enc)
+		// Behind a WAL that fsyncs every record, the WAL is what makes a
+		// request durable: the store's commits need only be durable before
+		// the WAL is truncated behind them, which truncateWAL ensures with
+		// Sync. Without it the store is the only durable copy.
+		walSync, _ := backend.ParseSyncMode(b.cfg.Persistence.WALSync) // checked by Validate
+		return sqlite.OpenWith(ctx, sqlite.Options{
+			Path:       cfg.SQLitePath,
+			Encryption: b.enc,
+			DeferSync:  b.cfg.Persistence.WALEnabled && walSync == backend.SyncAlways,
+		})
 	}
 }
 

@@ -2,7 +2,10 @@ package broker
 
 import (
 	"context"
+	"fmt"
 	"sync"
+
+	"github.com/nautilus-go/nautilus/broker/store"
 )
 
 // checkpoints tracks which WAL records are in the store. Concurrent
@@ -91,15 +94,25 @@ func (b *Broker) advancePersisted(cp uint64) {
 	}
 }
 
-// truncateWAL drops the WAL records the store's checkpoint covers.
+// truncateWAL drops the WAL records the store's checkpoint covers. A store
+// whose commits may not be durable yet (store.Syncer) is synced first, so
+// the WAL is never truncated past what the store has made durable: after a
+// power loss that rolls back unsynced commits the WAL still holds their
+// records, and replay, which merges, applies them again.
 func (b *Broker) truncateWAL(ctx context.Context) error {
 	first, last, err := b.wal.Bounds(ctx)
 	if err != nil {
 		return err
 	}
+	// Read before Sync: only Saves that returned before it are covered.
 	before := min(b.persisted.Load()+1, last+1)
 	if before <= first {
 		return nil
+	}
+	if s, ok := b.store.s.(store.Syncer); ok {
+		if err := s.Sync(ctx); err != nil {
+			return fmt.Errorf("broker: sync the session store before truncating the WAL: %w", err)
+		}
 	}
 	return b.wal.TruncateFront(ctx, before)
 }

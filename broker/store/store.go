@@ -32,6 +32,16 @@ type Entry struct {
 	State     []byte
 }
 
+// Syncer is implemented by a store whose Save may return before its
+// transaction is durable (atomic and consistent, but not yet fsync'd), as
+// the broker opens SQLite when its own WAL makes each request durable.
+// Whoever relies on a Save for durability, such as the broker before it
+// truncates its WAL behind the checkpoint, calls Sync first.
+type Syncer interface {
+	// Sync makes every Save that returned before it was called durable.
+	Sync(ctx context.Context) error
+}
+
 // Locker is implemented by a store several brokers share: it serialises
 // one session across all of them, so a request reads the state the
 // previous one saved, whichever broker served it.

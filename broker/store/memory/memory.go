@@ -22,6 +22,7 @@ type Store struct {
 var (
 	_ store.Store  = (*Store)(nil)
 	_ store.Locker = (*Store)(nil)
+	_ store.Syncer = (*Store)(nil)
 )
 
 // New returns an empty Store.
@@ -99,6 +100,10 @@ func (s *Store) LockSession(ctx context.Context, sessionID string) (func(), erro
 		}
 	}
 }
+
+// Sync implements store.Syncer. A memory store keeps nothing on disk, so
+// there is nothing to make durable.
+func (s *Store) Sync(ctx context.Context) error { return ctx.Err() }
 
 // Close implements store.Store; the states stay readable.
 func (s *Store) Close() error { return nil }

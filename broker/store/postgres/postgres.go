@@ -55,6 +55,7 @@ type Store struct {
 var (
 	_ store.Store  = (*Store)(nil)
 	_ store.Locker = (*Store)(nil)
+	_ store.Syncer = (*Store)(nil)
 )
 
 // schemaLock is the advisory lock key that serialises schema creation among
@@ -319,6 +320,12 @@ func (s *Store) release(h *heldLock, drop bool) {
 		h.conn.Release()
 	})
 }
+
+// Sync implements store.Syncer and has nothing to do: every Save is
+// durable when it returns (synchronous_commit on). It stays so even behind
+// a broker's WAL because brokers sharing the database read each other's
+// states, and a state another broker has read must not roll back.
+func (s *Store) Sync(ctx context.Context) error { return ctx.Err() }
 
 // Close implements store.Store. Session locks still held are released.
 func (s *Store) Close() error {

@@ -20,25 +20,40 @@ import (
 
 // Store is a session store in one SQLite database file.
 //
-// It runs in WAL journal mode, so readers never block the writer, with
-// synchronous=FULL, so a committed transaction is fsync'd before Save
-// returns. NORMAL would be faster but can lose the last commits on power
-// loss; the broker truncates its own WAL behind the store's checkpoint, and
-// with the WAL off the store is the only copy, so a commit must be durable
-// when it is acknowledged. Writers take the lock up front (BEGIN IMMEDIATE)
-// and wait up to the busy timeout for each other instead of failing.
+// It runs in WAL journal mode, so readers never block the writer, and by
+// default with synchronous=FULL, so a committed transaction is fsync'd
+// before Save returns: with the broker's WAL off the store is the only copy,
+// so a commit must be durable when it is acknowledged. Writers take the lock
+// up front (BEGIN IMMEDIATE) and wait up to the busy timeout for each other
+// instead of failing.
+//
+// Opened with Options.DeferSync it runs with synchronous=NORMAL instead:
+// commits are atomic and consistent and survive a killed process, but a
+// power loss can roll the last ones back, until Sync. SQLite's documentation
+// of PRAGMA synchronous says that in WAL mode under NORMAL the WAL file is
+// synced before each checkpoint and the database file after each completed
+// one, so Sync runs PRAGMA wal_checkpoint(FULL), which waits for the writer
+// and readers and copies the whole WAL file: every commit made before it is
+// then in the fsync'd database file. A full checkpoint that finds nothing
+// left to copy syncs nothing, and needs not: the checkpoint that copied the
+// frames completed and synced both files. (With synchronous=OFF no
+// checkpoint would sync, so Sync could not make anything durable.)
 //
 // Opened with encryption, the state column holds each state sealed under
 // the active key with its session id as associated data, and the
 // session_id column a keyed hash of the id, never the id (see store.Codec);
 // the checkpoint stays readable.
 type Store struct {
-	db    *sql.DB
-	path  string
-	codec store.Codec
+	db        *sql.DB
+	path      string
+	codec     store.Codec
+	deferSync bool
 }
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store  = (*Store)(nil)
+	_ store.Syncer = (*Store)(nil)
+)
 
 // busyTimeout is how long a writer waits for another's transaction.
 const busyTimeout = 10 * time.Second
@@ -55,18 +70,42 @@ CREATE TABLE IF NOT EXISTS nautilus_wal_checkpoint (
 	updated_at TEXT NOT NULL
 );`
 
+// Options configure OpenWith.
+type Options struct {
+	// Path is the database file, created when missing.
+	Path string
+	// Encryption seals every state (nil: none).
+	Encryption *backend.Encryption
+	// DeferSync lets Save return before its commit is fsync'd; Sync makes
+	// the commits durable. Only for a caller that keeps its own durable copy
+	// of what it saves until Sync returns, such as the broker's WAL.
+	DeferSync bool
+}
+
 // Open opens (creating if missing) the database at path, sealing every
-// state under enc (nil: none). With encryption it checks the stored rows'
-// keys and the key of the most recently saved state, so a missing or wrong
-// key fails here with backend.ErrKey naming the key id.
+// state under enc (nil: none), with every Save durable when it returns.
+// See OpenWith.
 func Open(ctx context.Context, path string, enc *backend.Encryption) (*Store, error) {
-	codec, err := store.NewCodec(enc)
+	return OpenWith(ctx, Options{Path: path, Encryption: enc})
+}
+
+// OpenWith opens (creating if missing) the database at o.Path. With
+// encryption it checks the stored rows' keys and the key of the most
+// recently saved state, so a missing or wrong key fails here with
+// backend.ErrKey naming the key id.
+func OpenWith(ctx context.Context, o Options) (*Store, error) {
+	path := o.Path
+	codec, err := store.NewCodec(o.Encryption)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: session store %s: %w", path, err)
 	}
+	synchronous := "FULL"
+	if o.DeferSync {
+		synchronous = "NORMAL"
+	}
 	q := url.Values{}
 	q.Set("_journal_mode", "WAL")
-	q.Set("_synchronous", "FULL")
+	q.Set("_synchronous", synchronous)
 	q.Set("_busy_timeout", fmt.Sprint(busyTimeout.Milliseconds()))
 	q.Set("_txlock", "immediate")
 	if err := createPrivate(path); err != nil {
@@ -76,7 +115,7 @@ func Open(ctx context.Context, path string, enc *backend.Encryption) (*Store, er
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open session store %s: %w", path, err)
 	}
-	s := &Store{db: db, path: path, codec: codec}
+	s := &Store{db: db, path: path, codec: codec, deferSync: o.DeferSync}
 	err = s.init(ctx)
 	if err == nil && codec.Encrypted() {
 		err = s.checkKey(ctx)
@@ -246,10 +285,33 @@ func (s *Store) SetCheckpoint(ctx context.Context, checkpoint uint64) error {
 	return nil
 }
 
-// Close implements store.Store.
-func (s *Store) Close() error {
-	if err := s.db.Close(); err != nil {
-		return fmt.Errorf("sqlite: close session store %s: %w", s.path, err)
+// Sync implements store.Syncer: a full checkpoint under DeferSync (see
+// Store), nothing otherwise, every commit being fsync'd already.
+func (s *Store) Sync(ctx context.Context) error {
+	if !s.deferSync {
+		return nil
+	}
+	var busy, logFrames, copied int64
+	err := s.db.QueryRowContext(ctx, `PRAGMA wal_checkpoint(FULL)`).Scan(&busy, &logFrames, &copied)
+	if err != nil {
+		return s.errorf("sync: checkpoint: %w", err)
+	}
+	if busy != 0 {
+		return s.errorf("sync: checkpoint copied %d of %d WAL frames and could not finish", copied, logFrames)
 	}
 	return nil
+}
+
+// Close implements store.Store. Under DeferSync it syncs first: SQLite's
+// own checkpoint at close ignores its errors, and a caller that closes
+// expects what it saved to be there.
+func (s *Store) Close() error {
+	var err error
+	if s.deferSync {
+		err = s.Sync(context.Background())
+	}
+	if cerr := s.db.Close(); cerr != nil {
+		err = errors.Join(err, fmt.Errorf("sqlite: close session store %s: %w", s.path, cerr))
+	}
+	return err
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -21,6 +22,56 @@ func TestConformance(t *testing.T) {
 			return sqlite.Open(context.Background(), path, enc)
 		}
 	}, storetest.Options{Encrypted: true})
+}
+
+func TestConformanceDeferSync(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) storetest.Opener {
+		path := filepath.Join(t.TempDir(), "sessions.db")
+		return func(enc *backend.Encryption) (store.Store, error) {
+			return sqlite.OpenWith(context.Background(), sqlite.Options{Path: path, Encryption: enc, DeferSync: true})
+		}
+	}, storetest.Options{Encrypted: true})
+}
+
+// TestSyncCheckpointsIntoTheDatabaseFile checks where a deferred commit
+// lives: before Sync only in SQLite's unsynced WAL file, after it in the
+// database file, which the checkpoint fsyncs. A copy of the database file
+// alone, as a power loss that took the unsynced WAL file would leave it,
+// lacks the commit before Sync and has it after.
+func TestSyncCheckpointsIntoTheDatabaseFile(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "sessions.db")
+	s, err := sqlite.OpenWith(ctx, sqlite.Options{Path: path, DeferSync: true})
+	require.NoError(t, err)
+	defer s.Close()
+	require.NoError(t, s.Sync(ctx)) // the schema
+	require.NoError(t, s.Save(ctx, []store.Entry{{SessionID: "a", State: []byte(`{"a":1}`)}}, 3))
+
+	dbFileOnly := func(name string) store.Store {
+		data, err := os.ReadFile(path)
+		require.NoError(t, err)
+		cp := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(cp, data, 0o600))
+		c, err := sqlite.Open(ctx, cp, nil)
+		require.NoError(t, err)
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	before := dbFileOnly("before.db")
+	_, ok, err := before.Load(ctx, "a")
+	require.NoError(t, err)
+	require.False(t, ok, "a deferred commit is not in the database file before Sync")
+
+	require.NoError(t, s.Sync(ctx))
+	after := dbFileOnly("after.db")
+	got, ok, err := after.Load(ctx, "a")
+	require.NoError(t, err)
+	require.True(t, ok, "Sync checkpoints the commit into the database file")
+	require.JSONEq(t, `{"a":1}`, string(got))
+	cp, err := after.Checkpoint(ctx)
+	require.NoError(t, err)
+	require.Equal(t, uint64(3), cp)
 }
 
 // TestEncryptedRows checks what an encrypted store keeps: one row per

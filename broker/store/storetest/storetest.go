@@ -56,6 +56,14 @@ func Run(t *testing.T, storage func(t *testing.T) Opener, opts Options) {
 	})
 	t.Run("CheckpointCoversItsStates", func(t *testing.T) { testCheckpointCoversItsStates(t, fresh(t)) })
 	t.Run("Concurrent", func(t *testing.T) { testConcurrent(t, fresh(t)) })
+	t.Run("Sync", func(t *testing.T) {
+		o := storage(t)
+		s := open(t, o, nil)
+		if _, ok := s.(store.Syncer); !ok {
+			t.Skip("the store does not implement store.Syncer: every Save is durable when it returns")
+		}
+		testSync(t, s, func() store.Store { return open(t, o, nil) })
+	})
 	if opts.Encrypted {
 		t.Run("EncryptionKeys", func(t *testing.T) {
 			o := storage(t)
@@ -180,6 +188,43 @@ func testReopen(t *testing.T, open func() store.Store) {
 	s = open()
 	require.Equal(t, state("1"), mustLoad(t, s, "a"))
 	requireCheckpoint(t, s, 7)
+}
+
+// testSync checks that Sync succeeds while other handles save and load
+// (a store that must wait for them waits rather than fails), and that what
+// was saved before it is there for a handle opened after it.
+func testSync(t *testing.T, s store.Store, open func() store.Store) {
+	syncer := s.(store.Syncer)
+	const n = 40
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		w := open()
+		for i := 1; i <= n; i++ {
+			if err := w.Save(ctx, []store.Entry{{SessionID: "w", State: fmt.Appendf(nil, "%08d", i)}}, uint64(i)); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	})
+	wg.Go(func() {
+		r := open()
+		for range n {
+			if _, _, err := r.Load(ctx, "w"); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	})
+	for range n / 4 {
+		require.NoError(t, syncer.Sync(ctx))
+	}
+	wg.Wait()
+	require.NoError(t, s.Save(ctx, []store.Entry{{SessionID: "a", State: state("1")}}, n+1))
+	require.NoError(t, syncer.Sync(ctx))
+	later := open()
+	require.Equal(t, state("1"), mustLoad(t, later, "a"))
+	require.Equal(t, fmt.Appendf(nil, "%08d", n), mustLoad(t, later, "w"))
+	requireCheckpoint(t, later, n+1)
 }
 
 // testShared checks that what one handle commits the other reads.
