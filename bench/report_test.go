@@ -259,7 +259,7 @@ func TestChartIsWellFormedSVG(t *testing.T) {
 			polylines++
 		}
 	}
-	assert.Equal(t, 12, polylines, "one line per append and broker row")
+	assert.Equal(t, 17, polylines, "one line per append, broker and broker-http row")
 }
 
 func TestBrokerRowsOfEverySyncModeCompareWithTheDefault(t *testing.T) {
