@@ -78,7 +78,9 @@ func brokerRows(o Options, subjects []subject, run int) []row {
 func walRows(r row, subjects []subject, modes []string) []row {
 	var rows []row
 	for _, s := range subjects {
-		if s.baseline || s.encrypted { // the broker reads keys from files, not from walbench
+		// The broker reads keys from files, not from walbench, and its
+		// configuration names no cluster walbench starts.
+		if s.baseline || s.encrypted || s.cluster {
 			continue
 		}
 		for _, m := range modes {

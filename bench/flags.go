@@ -52,7 +52,7 @@ func ParseFlags(args []string, usage io.Writer) (Command, error) {
 	fs := flag.NewFlagSet("walbench", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.Var(stringList{&cmd.Backends}, "backends",
-		"comma-separated `names` of backends and baselines")
+		"comma-separated `names` of backends and baselines; the default leaves out those that run a NATS server: jetstream (embedded, 1 replica) and jetstream-r3 (a 3-node cluster on loopback)")
 	fs.Var(stringList{&cmd.Workloads}, "workload", "comma-separated `workloads`: append, replay, truncate, broker, broker-http")
 	fs.IntVar(&cmd.Ops, "ops", cmd.Ops, "Appends per append row, shared among its writers; requests per broker or broker-http row; raised to 16 per writer (client) per round")
 	fs.IntVar(&cmd.Records, "records", 1_000_000, "records filled, then replayed or truncated; 100000 in the default run, without -workload")

@@ -58,7 +58,7 @@ func TestParseFlagsDefaults(t *testing.T) {
 	require.NoError(t, err)
 	def := DefaultOptions()
 	assert.Equal(t, def.Workloads, cmd.Workloads)
-	assert.Equal(t, Subjects(), cmd.Backends, "every backend and baseline")
+	assert.Equal(t, DefaultSubjects(), cmd.Backends, "every backend and baseline that runs no server")
 	assert.Equal(t, []int{1, 64}, cmd.Concurrency)
 	assert.Equal(t, []backend.SyncMode{backend.SyncAlways}, cmd.Sync)
 	assert.Equal(t, 100_000, cmd.Records, "the default run replays a small log")
@@ -67,6 +67,19 @@ func TestParseFlagsDefaults(t *testing.T) {
 	cmd, err = ParseFlags([]string{"-workload", "replay"}, io.Discard)
 	require.NoError(t, err)
 	assert.Equal(t, 1_000_000, cmd.Records, "an explicit replay run replays a million records")
+}
+
+func TestDefaultRunLeavesOutServers(t *testing.T) {
+	cmd, err := ParseFlags(nil, io.Discard)
+	require.NoError(t, err)
+	assert.NotContains(t, cmd.Backends, "jetstream", "the embedded server is left out of the default run")
+	assert.NotContains(t, cmd.Backends, JetStreamR3, "the cluster is left out of the default run")
+	assert.Contains(t, cmd.Backends, "memory")
+	assert.Contains(t, cmd.Backends, FdatasyncPrealloc)
+
+	cmd, err = ParseFlags([]string{"-backends", "jetstream,jetstream-r3"}, io.Discard)
+	require.NoError(t, err, "-backends still selects them")
+	assert.Equal(t, []string{"jetstream", JetStreamR3}, cmd.Backends)
 }
 
 func TestParseFlagsReadsLists(t *testing.T) {
@@ -120,7 +133,7 @@ func TestPlanRunsReplayOncePerBackendAndSkipsUnsupportedRows(t *testing.T) {
 	o.Sync = []backend.SyncMode{backend.SyncAlways, backend.SyncNone}
 	o.Concurrency = []int{1, 8}
 	o.Count = 2
-	rows, err := o.plan()
+	rows, err := o.plan(nil)
 	require.NoError(t, err)
 	count := map[string]int{}
 	for _, r := range rows {

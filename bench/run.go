@@ -39,11 +39,12 @@ type Options struct {
 	Progress    io.Writer          // one line per finished row; nil for none
 }
 
-// DefaultOptions returns the default run: every subject, append and a small
+// DefaultOptions returns the default run: every subject that runs no
+// server (DefaultSubjects), append and a small
 // replay, 1 and 64 writers, SyncAlways.
 func DefaultOptions() Options {
 	return Options{
-		Backends:    Subjects(),
+		Backends:    DefaultSubjects(),
 		Workloads:   []string{WorkloadAppend, WorkloadReplay},
 		Ops:         2000,
 		Records:     100_000,
@@ -101,7 +102,7 @@ func (o Options) check() error {
 		return &UsageError{Flag: "backends", Err: fmt.Errorf("needs at least one backend")}
 	}
 	for _, b := range o.Backends {
-		if _, err := lookupSubject(b); err != nil {
+		if _, err := lookupSubject(b, nil); err != nil {
 			return &UsageError{Flag: "backends", Err: err}
 		}
 	}
@@ -188,11 +189,12 @@ func rowOps(ops, workers, rounds int) int {
 }
 
 // plan lists the rows of a run, repetitions interleaved so that drift in the
-// machine's load spreads over every subject.
-func (o Options) plan() ([]row, error) {
+// machine's load spreads over every subject. Its JetStreamR3 rows open their
+// streams in js.
+func (o Options) plan(js *jsCluster) ([]row, error) {
 	var subjects []subject
 	for _, name := range orderSubjects(o.Backends) {
-		s, err := lookupSubject(name)
+		s, err := lookupSubject(name, js)
 		if err != nil {
 			return nil, err
 		}
@@ -244,15 +246,11 @@ func (o Options) plan() ([]row, error) {
 
 // Run measures every row of o. A WAL error stops the run: it is returned,
 // naming the row, with the report of the rows measured before it.
-func Run(ctx context.Context, o Options) (*Report, error) {
+func Run(ctx context.Context, o Options) (rep *Report, err error) {
 	if err := o.check(); err != nil {
 		return nil, err
 	}
 	if err := o.checkDir(); err != nil {
-		return nil, err
-	}
-	rows, err := o.plan()
-	if err != nil {
 		return nil, err
 	}
 	parent := o.Dir
@@ -264,8 +262,18 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		defer os.RemoveAll(tmp)
 		parent = tmp
 	}
+	js := newJSCluster(parent, o.Sync)
+	defer func() {
+		if cerr := js.close(); cerr != nil && err == nil {
+			err = fmt.Errorf("walbench: %w", cerr)
+		}
+	}()
+	rows, err := o.plan(js)
+	if err != nil {
+		return nil, err
+	}
 
-	rep := &Report{Env: currentEnv(parent), Options: o, Results: make([]Result, 0, len(rows))}
+	rep = &Report{Env: currentEnv(parent), Options: o, Results: make([]Result, 0, len(rows))}
 	started := time.Now()
 	for i := 0; i < len(rows); {
 		if err := ctx.Err(); err != nil {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/nautilus-go/nautilus/backend"
+	"github.com/nautilus-go/nautilus/backend/jetstream"
 )
 
 // store is what one row measures: a WAL opened through package backend, or a
@@ -39,7 +40,10 @@ type subject struct {
 	baseline bool
 	// encrypted: a backend opened with Config.Encryption (EncryptedSuffix).
 	encrypted bool
-	open      func(ctx context.Context, o storeOptions) (store, error)
+	// cluster: a backend on a cluster the run starts, which a broker's
+	// configuration cannot name.
+	cluster bool
+	open    func(ctx context.Context, o storeOptions) (store, error)
 }
 
 // errUnsupported marks a workload a baseline has no equivalent for.
@@ -77,7 +81,16 @@ func Subjects() []string {
 			names = append(names, enc)
 		}
 	}
+	if slices.Contains(backend.Drivers(), jetstream.Name) {
+		names = append(names, JetStreamR3)
+	}
 	return orderSubjects(names)
+}
+
+// DefaultSubjects returns the subjects of the default run: every subject
+// but those that run a server (serverSubjects), which -backends names.
+func DefaultSubjects() []string {
+	return slices.DeleteFunc(Subjects(), func(n string) bool { return slices.Contains(serverSubjects, n) })
 }
 
 // orderSubjects puts fdatasync and fdatasync-prealloc first, then memory,
@@ -129,18 +142,25 @@ func rawOf(name string) (string, bool) {
 	return "", false
 }
 
-func lookupSubject(name string) (subject, error) {
+// lookupSubject returns the subject name names; its JetStreamR3 rows open
+// their streams in js, which is nil where nothing is opened.
+func lookupSubject(name string, js *jsCluster) (subject, error) {
 	if open, ok := baselines[name]; ok {
 		return subject{name: name, baseline: true, open: open}, nil
 	}
 	if slices.Contains(backend.Drivers(), name) {
 		return subject{name: name, open: func(ctx context.Context, o storeOptions) (store, error) {
-			return openFramework(ctx, name, o, nil)
+			return openFramework(ctx, backend.Config{Backend: name, Dir: o.dir, Sync: o.sync})
+		}}, nil
+	}
+	if name == JetStreamR3 && slices.Contains(backend.Drivers(), jetstream.Name) {
+		return subject{name: name, cluster: true, open: func(ctx context.Context, o storeOptions) (store, error) {
+			return openJSClusterRow(ctx, js, o)
 		}}, nil
 	}
 	if base, ok := encryptedBase(name); ok && slices.Contains(backend.Drivers(), base) {
 		return subject{name: name, encrypted: true, open: func(ctx context.Context, o storeOptions) (store, error) {
-			return openFramework(ctx, base, o, benchEncryption())
+			return openFramework(ctx, backend.Config{Backend: base, Dir: o.dir, Sync: o.sync, Encryption: benchEncryption()})
 		}}, nil
 	}
 	return subject{}, fmt.Errorf("unknown backend %q (known: %v)", name, Subjects())
@@ -170,13 +190,16 @@ type framework struct {
 	count   *commitCounter
 }
 
-func openFramework(ctx context.Context, name string, o storeOptions, enc *backend.Encryption) (store, error) {
+// openFramework opens the WAL cfg configures, with an observer counting its
+// commits.
+func openFramework(ctx context.Context, cfg backend.Config) (store, error) {
 	c := &commitCounter{}
-	w, err := backend.Open(ctx, backend.Config{Backend: name, Dir: o.dir, Sync: o.sync, Observer: c, Encryption: enc})
+	cfg.Observer = c
+	w, err := backend.Open(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
-	return &framework{wal: w, durable: commitsSync(name, o.sync), count: c}, nil
+	return &framework{wal: w, durable: commitsSync(cfg.Backend, cfg.Sync), count: c}, nil
 }
 
 func (f *framework) append(ctx context.Context, recs [][]byte) error {

@@ -83,7 +83,7 @@ func TestGroupsSplitOnSettingsNotWriterCounts(t *testing.T) {
 	o.Backends = []string{"memory", Fdatasync}
 	o.Sync = []backend.SyncMode{backend.SyncAlways, backend.SyncNone}
 	o.Workloads = []string{WorkloadAppend, WorkloadBroker}
-	rows, err := o.plan()
+	rows, err := o.plan(nil)
 	require.NoError(t, err)
 	var sizes []int
 	for i := 0; i < len(rows); {
