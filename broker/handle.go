@@ -46,14 +46,15 @@ func (b *Broker) handle(ctx context.Context, req Request, answered chan struct{}
 
 	now := b.opts.Now()
 	sessionID := req.Context.SessionID
-	var mem *Memory
+	var mem, facts *Memory // the rules' memory; the session's facts alone
 	before := newState()
 	if sessionID != "" {
 		if s, err = b.acquire(ctx, sessionID); err != nil {
 			return Response{}, err
 		}
 		before = s.state.Clone()
-		mem = memoryOf(sessionID, before)
+		facts = memoryOf(sessionID, before)
+		mem = facts.Clone()
 		if err := b.checkSession(ctx, before, req); err != nil {
 			return Response{}, err
 		}
@@ -85,13 +86,14 @@ func (b *Broker) handle(ctx context.Context, req Request, answered chan struct{}
 		if err != nil {
 			return Response{}, err
 		}
-		if after, err = applyRecord(before, rec); err != nil {
+		if err := applyOps(facts, ops); err != nil {
 			// Our own ops always apply; if not, let the next request
 			// reload the session from the store.
 			s.unload()
 			b.persist(s, seq, State{}, answered, false)
-			return Response{}, err
+			return Response{}, fmt.Errorf("broker: request %s: %w", requestID, err)
 		}
+		after = stateOf(facts, sessionID)
 		s.state, s.known = after, true
 		s.applied.Store(seq)
 		failpoint("after-apply")
