@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"encoding/json"
 	"fmt"
 	"sort"
 )
@@ -173,11 +172,11 @@ func canonical(f Fact) (Fact, string, error) {
 		return f, "", fmt.Errorf("broker: fact %s: %w", f.Template, err)
 	}
 	f.Slots = slots
-	b, err := json.Marshal(slots) // map keys are sorted, so equal slots encode equally
+	key, err := factKey(f.Template, slots) // keys sorted, so equal slots encode equally
 	if err != nil {
 		return f, "", fmt.Errorf("broker: fact %s: %w", f.Template, err)
 	}
-	return f, f.Template + "\x00" + string(b), nil
+	return f, key, nil
 }
 
 func normalizeSlots(s Slots) (Slots, error) {
