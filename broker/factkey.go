@@ -14,12 +14,14 @@ import (
 // because a request builds its session's facts afresh, and json.Marshal's
 // reflection was most of that cost.
 func factKey(template string, slots Slots) (string, error) {
-	keys := make([]string, 0, len(slots))
+	var keyArr [16]string // on the stack for the facts the broker builds
+	keys := keyArr[:0]
 	for k := range slots {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
-	b := make([]byte, 0, 64+len(template))
+	var buf [256]byte
+	b := buf[:0]
 	b = append(b, template...)
 	b = append(b, 0, '{')
 	for i, k := range keys {

@@ -38,11 +38,17 @@ func (m *Memory) Assert(f Fact) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	return m.add(f, key), nil
+}
+
+// add inserts f, normalised, under its key unless present, and reports
+// whether it was added.
+func (m *Memory) add(f Fact, key string) bool {
 	if _, ok := m.facts[key]; ok {
-		return false, nil
+		return false
 	}
 	m.facts[key] = f
-	return true, nil
+	return true
 }
 
 // Retract removes every fact of template whose slots include match, and
