@@ -372,7 +372,7 @@ func (b *Broker) Session(ctx context.Context, sessionID string) (State, bool, er
 		s.mu.Lock()
 		st, known := State{}, s.known
 		if known {
-			st = stateOf(s.mem, sessionID)
+			st = s.state.Clone()
 		}
 		b.release(s)
 		if known {

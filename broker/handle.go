@@ -46,14 +46,15 @@ func (b *Broker) handle(ctx context.Context, req Request, answered chan struct{}
 
 	now := b.opts.Now()
 	sessionID := req.Context.SessionID
-	var mem *Memory
+	var mem, facts *Memory // the rules' memory; the session's facts alone
 	before := newState()
 	if sessionID != "" {
 		if s, err = b.acquire(ctx, sessionID); err != nil {
 			return Response{}, err
 		}
-		mem = s.mem.Clone()
-		before = stateOf(s.mem, sessionID)
+		before = s.state.Clone()
+		facts = memoryOf(sessionID, before)
+		mem = facts.Clone()
 		if err := b.checkSession(ctx, before, req); err != nil {
 			return Response{}, err
 		}
@@ -85,17 +86,17 @@ func (b *Broker) handle(ctx context.Context, req Request, answered chan struct{}
 		if err != nil {
 			return Response{}, err
 		}
-		if err := applyOps(s.mem, ops); err != nil {
-			// Our own ops always apply; if not, memory may be half-updated,
-			// so drop it and let the next request reload from the store.
-			s.mem, s.known = nil, false
+		if err := applyOps(facts, ops); err != nil {
+			// Our own ops always apply; if not, let the next request
+			// reload the session from the store.
+			s.unload()
 			b.persist(s, seq, State{}, answered, false)
 			return Response{}, fmt.Errorf("broker: request %s: %w", requestID, err)
 		}
-		s.known = true
+		after = stateOf(facts, sessionID)
+		s.state, s.known = after, true
 		s.applied.Store(seq)
 		failpoint("after-apply")
-		after = stateOf(s.mem, sessionID)
 		if err := b.persist(s, seq, after, answered, true); err != nil {
 			return Response{}, err
 		}

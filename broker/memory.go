@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"encoding/json"
 	"fmt"
 	"sort"
 )
@@ -39,11 +38,17 @@ func (m *Memory) Assert(f Fact) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	return m.add(f, key), nil
+}
+
+// add inserts f, normalised, under its key unless present, and reports
+// whether it was added.
+func (m *Memory) add(f Fact, key string) bool {
 	if _, ok := m.facts[key]; ok {
-		return false, nil
+		return false
 	}
 	m.facts[key] = f
-	return true, nil
+	return true
 }
 
 // Retract removes every fact of template whose slots include match, and
@@ -173,11 +178,11 @@ func canonical(f Fact) (Fact, string, error) {
 		return f, "", fmt.Errorf("broker: fact %s: %w", f.Template, err)
 	}
 	f.Slots = slots
-	b, err := json.Marshal(slots) // map keys are sorted, so equal slots encode equally
+	key, err := factKey(f.Template, slots) // keys sorted, so equal slots encode equally
 	if err != nil {
 		return f, "", fmt.Errorf("broker: fact %s: %w", f.Template, err)
 	}
-	return f, f.Template + "\x00" + string(b), nil
+	return f, key, nil
 }
 
 func normalizeSlots(s Slots) (Slots, error) {

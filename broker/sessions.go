@@ -8,16 +8,20 @@ import (
 	"time"
 )
 
-// session is an active session: its working memory and the lock that
-// serialises its requests from the read of its state to the store write.
+// session is an active session: its state and the lock that serialises its
+// requests from the read of its state to the store write. It keeps the
+// compact State, not the working memory built from it: a request builds
+// its memory afresh (memoryOf), which costs little next to what thousands
+// of idle sessions' facts would hold.
 type session struct {
 	id string
 	mu sync.Mutex // the session lock
 
 	// Guarded by mu.
-	mem          *Memory // the session's facts; nil until loaded
-	known        bool    // the store has it, or a request has been applied
-	unlockShared func()  // releases the store's session lock, with a shared store
+	state        State  // the session's exposure; valid when loaded
+	loaded       bool   // state is read from the store or kept up to date
+	known        bool   // the store has it, or a request has been applied
+	unlockShared func() // releases the store's session lock, with a shared store
 
 	// Guarded by Broker.sessMu.
 	refs     int // callers holding or waiting for mu
@@ -58,9 +62,10 @@ func (b *Broker) acquire(ctx context.Context, id string) (*session, error) {
 			b.release(s)
 			return nil, fmt.Errorf("broker: lock session %q in the shared store: %w", id, err)
 		}
-		s.unlockShared, s.mem = unlock, nil
+		s.unlockShared = unlock
+		s.unload()
 	}
-	if s.mem != nil {
+	if s.loaded {
 		return s, nil
 	}
 	st, found, err := b.store.Load(ctx, id)
@@ -71,8 +76,14 @@ func (b *Broker) acquire(ctx context.Context, id string) (*session, error) {
 	if !found {
 		st = newState()
 	}
-	s.mem, s.known = memoryOf(id, st), found
+	s.state, s.loaded, s.known = st, true, found
 	return s, nil
+}
+
+// unload forgets the session's state, so that the next acquire reads it
+// from the store.
+func (s *session) unload() {
+	s.state, s.loaded, s.known = State{}, false, false
 }
 
 // release drops the session lock taken by acquire, and the store's lock
@@ -80,7 +91,8 @@ func (b *Broker) acquire(ctx context.Context, id string) (*session, error) {
 func (b *Broker) release(s *session) {
 	if s.unlockShared != nil {
 		s.unlockShared()
-		s.unlockShared, s.mem, s.known = nil, nil, false
+		s.unlockShared = nil
+		s.unload()
 	}
 	s.mu.Unlock()
 	b.sessMu.Lock()

@@ -104,12 +104,13 @@ func decodeState(sessionID string, data []byte) (State, error) {
 
 // memoryOf builds the working memory that holds a session's state as facts.
 func memoryOf(sessionID string, s State) *Memory {
-	m := NewMemory()
-	m.mustAssert(Fact{Template: tmplSession, Slots: Slots{
+	m := &Memory{facts: make(map[string]Fact, 1+len(s.DataTypesSeen)+len(s.SourcesVisited)+
+		len(s.PIISourcesAccessedList)+len(s.AgentsSeen)+len(s.PIIAgents)+len(s.ExposureFlags))}
+	m.assertNormal(Fact{Template: tmplSession, Slots: Slots{
 		"session_id":                sessionID,
 		"last_request_id":           s.LastRequestID,
 		"last_request_ts":           s.LastRequestTS,
-		"last_sources_queried":      s.LastSourcesQueried,
+		"last_sources_queried":      append([]string{}, s.LastSourcesQueried...),
 		"pii_sources_accessed":      float64(s.PIISourcesAccessed),
 		"purpose_start_ts":          s.PurposeStartTS,
 		"purpose_ttl_seconds":       s.PurposeTTLSeconds,
@@ -118,13 +119,25 @@ func memoryOf(sessionID string, s State) *Memory {
 	}})
 	for cat, values := range s.exposureLists() {
 		for _, v := range *values {
-			m.mustAssert(exposureFact(sessionID, cat, v))
+			m.assertNormal(exposureFact(sessionID, cat, v))
 		}
 	}
 	for _, flag := range s.ExposureFlags {
-		m.mustAssert(flagFact(sessionID, flag))
+		m.assertNormal(flagFact(sessionID, flag))
 	}
 	return m
+}
+
+// assertNormal asserts a fact whose slots hold only normalised values
+// (strings, float64s and lists of their own), as memoryOf builds them: it
+// skips the copy Assert makes of the slots. A request builds its session's
+// facts afresh, so this is on every request's path.
+func (m *Memory) assertNormal(f Fact) {
+	key, err := factKey(f.Template, f.Slots)
+	if err != nil {
+		panic(err) // memoryOf builds only encodable values
+	}
+	m.add(f, key)
 }
 
 func exposureFact(sessionID, category, value string) Fact {
