@@ -27,20 +27,7 @@ var (
 
 func natsServerBinary(t *testing.T) string {
 	t.Helper()
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("the go tool is not on PATH, so nats-server cannot be built for a child process")
-	}
-	natsOnce.Do(func() {
-		if binDir == "" {
-			nautilusBinary(t) // makes binDir, removed by TestMain
-		}
-		natsPath = filepath.Join(binDir, "nats-server")
-		out, err := exec.Command(goTool, "build", "-o", natsPath, "github.com/nats-io/nats-server/v2").CombinedOutput()
-		if err != nil {
-			natsErr = fmt.Errorf("go build nats-server: %v\n%s", err, out)
-		}
-	})
+	natsOnce.Do(func() { natsPath, natsErr = goBuild(t, "nats-server", "github.com/nats-io/nats-server/v2") })
 	require.NoError(t, natsErr)
 	return natsPath
 }

@@ -42,23 +42,30 @@ func TestMain(m *testing.M) {
 // when there is no go tool to build it with.
 func nautilusBinary(t *testing.T) string {
 	t.Helper()
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("the go tool is not on PATH, so the nautilus binary cannot be built for a child process")
-	}
-	binOnce.Do(func() {
-		binDir, binErr = os.MkdirTemp("", "nautilus-bin-")
-		if binErr != nil {
-			return
-		}
-		binPath = filepath.Join(binDir, "nautilus")
-		out, err := exec.Command(goTool, "build", "-tags", "failpoints", "-o", binPath, ".").CombinedOutput()
-		if err != nil {
-			binErr = fmt.Errorf("go build -tags failpoints: %v\n%s", err, out)
-		}
-	})
+	binOnce.Do(func() { binPath, binErr = goBuild(t, "nautilus", "-tags", "failpoints", ".") })
 	require.NoError(t, binErr)
 	return binPath
+}
+
+// goBuild builds a binary named name into binDir (made on first use and
+// removed by TestMain) with `go build args...`; it skips the test when there
+// is no go tool.
+func goBuild(t *testing.T, name string, args ...string) (string, error) {
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("the go tool is not on PATH, so " + name + " cannot be built for a child process")
+	}
+	if binDir == "" {
+		if binDir, err = os.MkdirTemp("", "nautilus-bin-"); err != nil {
+			return "", err
+		}
+	}
+	path := filepath.Join(binDir, name)
+	out, err := exec.Command(goTool, append([]string{"build", "-o", path}, args...)...).CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("go build %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return path, nil
 }
 
 // server is a `nautilus serve` child process.
