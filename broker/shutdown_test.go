@@ -189,7 +189,11 @@ func TestGroupCommitBatchesConcurrentRequests(t *testing.T) {
 	wg.Wait()
 	h := histogram(t, b.metrics.storeBatch)
 	require.Equal(t, float64(n), h.GetSampleSum(), "every request stored once")
-	require.Equal(t, uint64(2), h.GetSampleCount(), "the first transaction, then one for all that queued behind it")
+	want := uint64(2) // the first transaction, then one for all that queued behind it
+	if flaky.first.Load() == n {
+		want = 1 // the first transaction took every request (a slow machine let them all arrive first)
+	}
+	require.Equal(t, want, h.GetSampleCount(), "%d requests in the first transaction", flaky.first.Load())
 }
 
 func histogram(t *testing.T, h prometheus.Histogram) *dto.Histogram {
