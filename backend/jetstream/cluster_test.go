@@ -161,14 +161,8 @@ func TestLeaderStoppedMidAppend(t *testing.T) {
 	if err := c.WaitHealthy(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	// Healthy nodes may still be electing the stream's leader; a read
-	// before one exists times out inside the client.
-	deadline := time.Now().Add(electionTimeout)
-	for c.StreamLeader(stream) < 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("no leader for stream %s %s after the quorum came back", stream, electionTimeout)
-		}
-		time.Sleep(20 * time.Millisecond) // polling interval of a deadline-bounded wait: the server offers no notification
+	if err := c.WaitStreamLeader(t.Context(), stream); err != nil {
+		t.Fatal(err)
 	}
 	w = openRemote(t, c, dir, stream, 3, electionTimeout)
 	first, records := readAll(t, w)
@@ -265,14 +259,8 @@ func TestQuorumLost(t *testing.T) {
 	if err := c.WaitHealthy(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	// Healthy nodes may still be electing the stream's leader; a read
-	// before one exists times out inside the client.
-	deadline := time.Now().Add(electionTimeout)
-	for c.StreamLeader(stream) < 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("no leader for stream %s %s after the quorum came back", stream, electionTimeout)
-		}
-		time.Sleep(20 * time.Millisecond) // polling interval of a deadline-bounded wait: the server offers no notification
+	if err := c.WaitStreamLeader(t.Context(), stream); err != nil {
+		t.Fatal(err)
 	}
 	w = openRemote(t, c, dir, stream, 3, electionTimeout)
 	first, records := readAll(t, w)

@@ -207,6 +207,22 @@ func (c *Cluster) StreamLeader(stream string) int {
 	return -1
 }
 
+// WaitStreamLeader waits until a running node leads stream: nodes report
+// healthy before the stream's own election ends, and a read before it
+// times out inside the client.
+func (c *Cluster) WaitStreamLeader(ctx context.Context, stream string) error {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	for c.StreamLeader(stream) < 0 {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("jstest: no leader for stream %s: %w", stream, ctx.Err())
+		case <-time.After(20 * time.Millisecond): // poll again: the server offers no notification of an election
+		}
+	}
+	return nil
+}
+
 // WaitHealthy waits until every running node reports healthy: JetStream
 // enabled, the meta group with a leader, and every stream and consumer it
 // holds current. It gives up after ReadyTimeout or when ctx is done.
