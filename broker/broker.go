@@ -355,19 +355,16 @@ func (b *Broker) Flush(ctx context.Context) error {
 // Session returns a session's current state: from memory when the session is
 // active, else from the store. ok is false for a session never seen.
 func (b *Broker) Session(ctx context.Context, sessionID string) (State, bool, error) {
+	if b.locker != nil {
+		// Memory holds nothing between requests: the store is the truth.
+		return b.store.Load(ctx, sessionID)
+	}
 	b.sessMu.Lock()
 	s, ok := b.sessions[sessionID]
 	if ok {
 		s.refs++
 	}
 	b.sessMu.Unlock()
-	if ok && b.locker != nil {
-		// Memory holds nothing between requests: the store is the truth.
-		b.sessMu.Lock()
-		s.refs--
-		b.sessMu.Unlock()
-		ok = false
-	}
 	if ok {
 		s.mu.Lock()
 		st, known := State{}, s.known
